@@ -1,0 +1,18 @@
+"""nnfast: the classic feed-forward networks (the book's network.py / network2.py semantics), trained by
+compiled Cython kernels, with a NumPy reference backend that is the executable spec."""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .activations import ACTIVATIONS
+from .costs import COSTS
+from .history import History
+from .initializers import INITIALIZERS
+from .network import Network
+from ._config import show_config
+
+try:
+    __version__ = _version("nnfast")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "History", "Network", "show_config", "__version__"]

@@ -1,0 +1,53 @@
+"""`nnfast.show_config()`: how this installation was built and what it will run on."""
+
+import platform
+import sys
+
+import numpy as np
+
+from . import _threads
+
+
+def config():
+    """The facts show_config prints, as a dict."""
+    from . import __version__
+
+    try:
+        blas = _threads.blas_info()
+    except Exception as exc:  # threadpoolctl missing or failing: say so rather than crash
+        blas = [{"error": repr(exc)}]
+    return {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "compiled_extension": _threads._kernels is not None,
+        "openmp": _threads.openmp_enabled(),
+        "openmp_threads": _threads.effective_n_threads(None),
+        "processors": _threads._num_procs(),
+        "blas": blas,
+        "dtypes": ["float32", "float64"],
+        "backends": ["cython", "numpy"] if _threads._kernels is not None else ["numpy"],
+    }
+
+
+def show_config(file=None):
+    """Print the version, OpenMP (built with it? threads), the BLAS libraries and their threads,
+    and the supported dtypes and backends."""
+    info = config()
+    lines = [
+        f"nnfast {info['version']}  (Python {info['python']}, NumPy {info['numpy']}, {info['platform']})",
+        f"compiled extension : {'yes' if info['compiled_extension'] else 'NO (numpy backend only)'}",
+        f"built with OpenMP  : {'yes' if info['openmp'] else 'no (serial build)'}",
+        f"OpenMP threads     : {info['openmp_threads']} (of {info['processors']} processors)",
+    ]
+    for lib in info["blas"]:
+        if "error" in lib:
+            lines.append(f"BLAS               : unknown ({lib['error']})")
+        else:
+            lines.append(f"BLAS               : {lib.get('internal_api')} {lib.get('version')} "
+                         f"[{lib.get('threading_layer')}], {lib.get('num_threads')} threads, "
+                         f"{lib.get('filepath')}")
+    lines.append(f"dtypes             : {', '.join(info['dtypes'])}")
+    lines.append(f"backends           : {', '.join(info['backends'])}")
+    print("\n".join(lines), file=file)

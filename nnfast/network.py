@@ -1,0 +1,279 @@
+"""The feed-forward network: the book's network2 semantics on two interchangeable backends."""
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _threads
+from ._backend import make_backend
+from ._validation import (check_data, check_dtype, check_float, check_inputs, check_int, check_sizes,
+                          check_targets)
+from .activations import get_activation
+from .costs import get_cost, l2_term
+from .history import History
+from .initializers import get_initializer
+
+
+class ParameterList(Sequence):
+    """`net.weights` / `net.biases`: views into the network's one parameter vector.
+
+    Reading gives the live array (in-place edits change the network); assigning `net.weights[l] = A`
+    checks A's shape and values, then copies it in, converted to the network's dtype.
+    """
+
+    def __init__(self, views, kind):
+        self._views = views
+        self._kind = kind
+
+    def __len__(self):
+        return len(self._views)
+
+    def __getitem__(self, index):
+        return self._views[index]
+
+    def _checked(self, index, value):
+        target = self._views[index]
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{self._kind}[{index}] must hold real numbers, got dtype {array.dtype}")
+        if array.shape != target.shape:
+            raise ValueError(f"{self._kind}[{index}] must have shape {target.shape}, got {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{self._kind}[{index}] contains NaN or infinite values")
+        return array
+
+    def __setitem__(self, index, value):
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self._kind} is indexed by layer number")
+        self._views[index][...] = self._checked(index, value)
+
+    def assign_all(self, values):
+        values = list(values)
+        if len(values) != len(self):
+            raise ValueError(f"need {len(self)} {self._kind} arrays, got {len(values)}")
+        checked = [self._checked(i, v) for i, v in enumerate(values)]  # all checks before any write
+        for view, array in zip(self._views, checked):
+            view[...] = array
+
+    def __repr__(self):
+        return f"<{len(self)} {self._kind}: " + ", ".join(str(v.shape) for v in self._views) + ">"
+
+
+class Network:
+    """A fully connected feed-forward network trained by mini-batch SGD with backpropagation.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Units per layer, input first: ``[784, 30, 10]``.
+    activation : str or list of str
+        One name for every layer, or one per layer (``len(sizes) - 1``): see
+        ``nnfast.activations.ACTIVATIONS``.
+    cost : str
+        ``"cross_entropy"`` (needs a sigmoid output layer; delta = a - y) or ``"quadratic"``
+        (delta = (a - y) sigma'(z)).
+    init : str
+        ``"scaled_normal"``: weights N(0, 1/n_in), biases N(0, 1); ``"normal"``: both N(0, 1).
+    dtype : "float64" or "float32"
+        Of the parameters, the buffers and the outputs.
+    backend : "cython" or "numpy"
+        The compiled kernels (default) or the NumPy reference; both give the same results.
+    seed : None, int or numpy.random.Generator
+        All randomness (initial weights, shuffles) comes from ``numpy.random.default_rng(seed)``.
+    n_threads : None or int
+        Threads for the compiled loops and for BLAS: None = the OpenMP default, -1 = every
+        processor, k > 0 = k. Results do not depend on it.
+
+    Attributes
+    ----------
+    weights, biases : sequences of ndarray
+        ``weights[l]`` has shape ``(sizes[l+1], sizes[l])``, ``biases[l]`` shape ``(sizes[l+1],)``.
+    history : History or None
+        The record of the last `fit`.
+    """
+
+    def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
+                 dtype="float64", backend="cython", seed=None, n_threads=None):
+        self.sizes = check_sizes(sizes)
+        n_layers = len(self.sizes) - 1
+        names = [activation] * n_layers if isinstance(activation, str) else list(activation)
+        if len(names) != n_layers:
+            raise ValueError(f"activation: need one name or {n_layers} (one per layer), got {len(names)}")
+        self.activations = [get_activation(name) for name in names]
+        self.cost_function = get_cost(cost)
+        required = self.cost_function.requires_output
+        if required is not None and self.activations[-1].name != required:
+            raise ValueError(f"cost {self.cost_function.name!r} needs a {required!r} output layer, "
+                             f"got {self.activations[-1].name!r}")
+        initializer = get_initializer(init)
+        self.dtype = check_dtype(dtype)
+        self.n_threads = _threads.check_n_threads(n_threads)
+        self._backend = make_backend(backend)
+        if isinstance(seed, np.random.Generator):
+            self.rng = seed
+        else:
+            self.rng = np.random.default_rng(seed)
+        self.lmbda = 0.0
+        self.history = None
+
+        # One flat parameter vector; per layer W_l (row-major) then b_l: the layout of _train.pyx.
+        shapes = list(zip(self.sizes[1:], self.sizes[:-1]))
+        self.params = np.zeros(sum(o * i + o for o, i in shapes), dtype=self.dtype)
+        weights, biases, pos = [], [], 0
+        for n_out, n_in in shapes:
+            weights.append(self.params[pos:pos + n_out * n_in].reshape(n_out, n_in))
+            pos += n_out * n_in
+            biases.append(self.params[pos:pos + n_out])
+            pos += n_out
+        self._weights = ParameterList(weights, "weights")
+        self._biases = ParameterList(biases, "biases")
+        initial_weights, initial_biases = initializer(self.rng, self.sizes)
+        self._weights.assign_all(initial_weights)
+        self._biases.assign_all(initial_biases)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def weights(self):
+        return self._weights
+
+    @weights.setter
+    def weights(self, values):
+        self._weights.assign_all(values)
+
+    @property
+    def biases(self):
+        return self._biases
+
+    @biases.setter
+    def biases(self, values):
+        self._biases.assign_all(values)
+
+    @property
+    def backend(self):
+        return self._backend.name
+
+    def __repr__(self):
+        acts = ",".join(a.name for a in self.activations)
+        return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}, "
+                f"dtype={self.dtype.name!r}, backend={self.backend!r})")
+
+    # ------------------------------------------------------------------ inference
+    def feedforward(self, X):
+        """The output layer's activations for each row of X: an (n, sizes[-1]) array."""
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        n_threads = _threads.effective_n_threads(self.n_threads)
+        with _threads.blas_threads(n_threads):
+            return self._backend.feedforward(self, X, n_threads)
+
+    def predict(self, X):
+        """Class labels: the argmax of the outputs (with one output unit: 1 where a > 0.5)."""
+        A = self.feedforward(X)
+        if A.shape[1] == 1:
+            return (A[:, 0] > 0.5).astype(np.intp)
+        return np.argmax(A, axis=1)
+
+    def _evaluate(self, X, labels, targets, n_threads):
+        """(mean cost without the L2 term, accuracy) of prepared data."""
+        total, correct = self._backend.evaluate(self, X, labels, targets, n_threads)
+        return total / len(X), correct / len(X)
+
+    def accuracy(self, X, y):
+        """The fraction of rows whose predicted class matches y (labels, or target rows' classes)."""
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        n_threads = _threads.effective_n_threads(self.n_threads)
+        with _threads.blas_threads(n_threads):
+            return self._evaluate(X, labels, targets, n_threads)[1]
+
+    def cost(self, X, y, lmbda=None):
+        """The book's total cost on (X, y): the mean per-example cost plus 0.5 (lmbda / n) sum w^2.
+
+        n is the number of rows of X (as in network2's `total_cost`); lmbda defaults to the value
+        of the last `fit` (0 before any).
+        """
+        lmbda = self.lmbda if lmbda is None else check_float(lmbda, "lmbda", positive=False)
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        n_threads = _threads.effective_n_threads(self.n_threads)
+        with _threads.blas_threads(n_threads):
+            mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
+        return mean_cost + l2_term(self.weights, lmbda, len(X))
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, epochs=30, batch_size=10, eta=0.5, lmbda=0.0, shuffle=True,
+            validation_data=None, monitor=True, verbose=False):
+        """Train by mini-batch SGD; calling it again continues from the current weights.
+
+        Each epoch: the rows are shuffled (one permutation from the network's Generator; in order
+        with ``shuffle=False``), cut into consecutive mini-batches of `batch_size` (the last one may
+        be shorter and is scaled by its own size m), and each batch takes one step
+        ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``, ``b <- b - (eta/m) sum grad_b`` with n the
+        number of training rows.
+
+        Parameters
+        ----------
+        X : array (n, sizes[0])
+            One example per row; converted once to the network's dtype.
+        y : array (n,) of int labels or (n, sizes[-1]) of target rows.
+        validation_data : (Xv, yv) or None
+            Measured after every epoch.
+        monitor : bool
+            Also measure the training cost and accuracy after every epoch (one forward pass).
+        verbose : bool
+            Print one line per epoch.
+
+        Returns
+        -------
+        History
+        """
+        # Every check comes first: a refused call leaves the network exactly as it was.
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        epochs = check_int(epochs, "epochs", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        eta = check_float(eta, "eta", positive=True)
+        lmbda = check_float(lmbda, "lmbda", positive=False)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_validation, y_validation)")
+            validation = check_data(*validation_data, self.sizes[0], self.sizes[-1], self.dtype,
+                                    what="validation ")
+        n_threads = _threads.effective_n_threads(self.n_threads)
+
+        n = len(X)
+        in_order = np.arange(n, dtype=np.intp)
+        history = History()
+        self.lmbda = lmbda
+        self.history = history
+        with _threads.blas_threads(n_threads):
+            for epoch in range(1, epochs + 1):
+                order = self.rng.permutation(n).astype(np.intp, copy=False) if shuffle else in_order
+                started = time.perf_counter()
+                self._backend.train_epoch(self, X, labels, targets, order, batch_size, eta, lmbda,
+                                          n_threads)
+                trained = time.perf_counter()
+                history.epoch.append(epoch)
+                history.seconds.append(trained - started)
+                if monitor:
+                    cost, accuracy = self._evaluate(X, labels, targets, n_threads)
+                    history.train_cost.append(cost + l2_term(self.weights, lmbda, n))
+                    history.train_accuracy.append(accuracy)
+                if validation is not None:
+                    cost, accuracy = self._evaluate(*validation, n_threads)
+                    history.validation_cost.append(cost + l2_term(self.weights, lmbda, len(validation[0])))
+                    history.validation_accuracy.append(accuracy)
+                history.eval_seconds.append(time.perf_counter() - trained)
+                if verbose:
+                    print(_epoch_line(history), flush=True)
+        return history
+
+
+def _epoch_line(history):
+    last = history.last()
+    parts = [f"epoch {last['epoch']:3d}", f"{last['seconds']:.2f}s"]
+    if "train_cost" in last:
+        parts.append(f"train cost {last['train_cost']:.4f} acc {last['train_accuracy']:.4f}")
+    if "validation_cost" in last:
+        parts.append(f"validation cost {last['validation_cost']:.4f} acc {last['validation_accuracy']:.4f}")
+    return "  ".join(parts)

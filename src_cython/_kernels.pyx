@@ -1,0 +1,123 @@
+"""Python-visible twins of the compiled primitives, so tests can hold each one against its NumPy spec;
+and what the build knows about OpenMP. Nothing on a training path calls these wrappers.
+"""
+
+import numpy as np
+
+from cython cimport floating
+
+from _blas cimport gemm, NoTrans, Trans
+from _elementwise cimport (
+    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, COST_QUADRATIC, COST_CROSS_ENTROPY,
+    PARALLEL_MIN_ELEMENTS, bias_activation, multiply_derivative, output_delta, bias_update,
+    cost_row, predicted_class,
+)
+from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
+
+# The codes the Python registries must use (checked by tests/test_kernels.py).
+ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
+                    "relu": ACT_RELU}
+COST_CODES = {"quadratic": COST_QUADRATIC, "cross_entropy": COST_CROSS_ENTROPY}
+PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
+
+
+def openmp_enabled():
+    """True when the extension was compiled with OpenMP."""
+    return bool(NNFAST_OPENMP_ENABLED)
+
+
+def openmp_max_threads():
+    """omp_get_max_threads(): the default team size (honours OMP_NUM_THREADS); 1 without OpenMP."""
+    return omp_get_max_threads()
+
+
+def openmp_num_procs():
+    """omp_get_num_procs(): the processors available; 1 without OpenMP."""
+    return omp_get_num_procs()
+
+
+def _check_2d(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows, Py_ssize_t want_cols):
+    if rows != want_rows or cols != want_cols:
+        raise ValueError(f"{name} must be ({want_rows}, {want_cols}), got ({rows}, {cols})")
+
+
+def gemm_rowmajor(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
+                  const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+    """IN/OUT C <- alpha op(A) op(B) + beta C for C-contiguous arrays (the _blas.pxd wrapper)."""
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    _check_2d("op(A)", A.shape[1] if trans_a else A.shape[0], k, m, k)
+    _check_2d("op(B)", B.shape[1] if trans_b else B.shape[0], B.shape[0] if trans_b else B.shape[1], k, n)
+    if m < 1 or n < 1 or k < 1:
+        raise ValueError("all dimensions must be >= 1")
+    with nogil:
+        gemm(Trans if trans_a else NoTrans, Trans if trans_b else NoTrans, m, n, k, alpha,
+             &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], beta, &C[0, 0], n)
+
+
+def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act, int n_threads=1):
+    """IN/OUT Z <- sigma(Z + bias) (row-broadcast bias)."""
+    if bias.shape[0] != Z.shape[1] or Z.shape[0] < 1 or Z.shape[1] < 1 or n_threads < 1:
+        raise ValueError("bias must have one entry per column of a non-empty Z; n_threads >= 1")
+    with nogil:
+        bias_activation(&Z[0, 0], &bias[0], Z.shape[0], Z.shape[1], act, n_threads)
+
+
+def multiply_derivative_inplace(floating[:, ::1] D, const floating[:, ::1] A, int act,
+                                int n_threads=1):
+    """IN/OUT D <- D * sigma'(z), sigma'(z) from the outputs A."""
+    _check_2d("A", A.shape[0], A.shape[1], D.shape[0], D.shape[1])
+    if D.shape[0] < 1 or D.shape[1] < 1 or n_threads < 1:
+        raise ValueError("D must be non-empty; n_threads >= 1")
+    with nogil:
+        multiply_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], act, n_threads)
+
+
+def output_delta_into(floating[:, ::1] D, const floating[:, ::1] A, const floating[:, ::1] T,
+                      int act, int cost):
+    """OUT D <- dC/dz of the output layer."""
+    _check_2d("A", A.shape[0], A.shape[1], D.shape[0], D.shape[1])
+    _check_2d("T", T.shape[0], T.shape[1], D.shape[0], D.shape[1])
+    if D.shape[0] < 1 or D.shape[1] < 1:
+        raise ValueError("D must be non-empty")
+    with nogil:
+        output_delta(&D[0, 0], &A[0, 0], &T[0, 0], D.shape[0], D.shape[1], act, cost)
+
+
+def bias_update_inplace(floating[::1] bias, const floating[:, ::1] D, floating scale):
+    """IN/OUT bias <- bias - scale * D.sum(axis=0)."""
+    if D.shape[1] != bias.shape[0] or D.shape[0] < 1 or D.shape[1] < 1:
+        raise ValueError("D must be non-empty with one column per bias entry")
+    sums = np.empty(bias.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] s = sums
+    with nogil:
+        bias_update(&bias[0], &D[0, 0], D.shape[0], D.shape[1], scale, &s[0])
+
+
+def cost_rows(const floating[:, ::1] Z, const floating[:, ::1] A, const floating[:, ::1] T,
+              int cost):
+    """The per-example costs (float64, one per row) from the output pre-activations and outputs."""
+    _check_2d("A", A.shape[0], A.shape[1], Z.shape[0], Z.shape[1])
+    _check_2d("T", T.shape[0], T.shape[1], Z.shape[0], Z.shape[1])
+    out = np.empty(Z.shape[0], dtype=np.float64)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i, n = Z.shape[1]
+    if Z.shape[0] < 1 or n < 1:
+        raise ValueError("Z must be non-empty")
+    with nogil:
+        for i in range(Z.shape[0]):
+            o[i] = cost_row(&Z[i, 0], &A[i, 0], &T[i, 0], n, cost)
+    return out
+
+
+def predicted_classes(const floating[:, ::1] A):
+    """The class of each row of outputs (argmax; > 0.5 with one unit)."""
+    out = np.empty(A.shape[0], dtype=np.intp)
+    cdef Py_ssize_t[::1] o = out
+    cdef Py_ssize_t i
+    if A.shape[1] < 1:
+        raise ValueError("A must have at least one column")
+    with nogil:
+        for i in range(A.shape[0]):
+            o[i] = predicted_class(&A[i, 0], A.shape[1])
+    return out
