@@ -22,6 +22,7 @@ class NumpyBackend:
     """backend="numpy": the readable reference (nnfast/reference)."""
 
     name = "numpy"
+    blas_threads_per_call = None  # NumPy's BLAS gets all of n_threads
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, n_threads):
         Y = targets if labels is None else reference.one_hot(labels, net.sizes[-1], net.dtype)
@@ -42,6 +43,9 @@ class CythonBackend:
     """backend="cython": one call into C per epoch / per predict, without the GIL."""
 
     name = "cython"
+    # Our loops split the work in fixed blocks over n_threads; BLAS itself must stay on one thread
+    # (a threaded BLAS sums in an order that depends on its thread count).
+    blas_threads_per_call = 1
 
     def __init__(self):
         if _train is None:

@@ -153,6 +153,10 @@ class Network:
     def backend(self):
         return self._backend.name
 
+    def _blas_threads(self, n_threads):
+        per_call = self._backend.blas_threads_per_call
+        return _threads.blas_threads(n_threads if per_call is None else per_call)
+
     def __repr__(self):
         acts = ",".join(a.name for a in self.activations)
         return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}, "
@@ -163,7 +167,7 @@ class Network:
         """The output layer's activations for each row of X: an (n, sizes[-1]) array."""
         X = check_inputs(X, self.sizes[0], self.dtype)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        with _threads.blas_threads(n_threads):
+        with self._blas_threads(n_threads):
             return self._backend.feedforward(self, X, n_threads)
 
     def predict(self, X):
@@ -182,7 +186,7 @@ class Network:
         """The fraction of rows whose predicted class matches y (labels, or target rows' classes)."""
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        with _threads.blas_threads(n_threads):
+        with self._blas_threads(n_threads):
             return self._evaluate(X, labels, targets, n_threads)[1]
 
     def cost(self, X, y, lmbda=None):
@@ -194,7 +198,7 @@ class Network:
         lmbda = self.lmbda if lmbda is None else check_float(lmbda, "lmbda", positive=False)
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        with _threads.blas_threads(n_threads):
+        with self._blas_threads(n_threads):
             mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
         return mean_cost + l2_term(self.weights, lmbda, len(X))
 
@@ -246,7 +250,7 @@ class Network:
         history = History()
         self.lmbda = lmbda
         self.history = history
-        with _threads.blas_threads(n_threads):
+        with self._blas_threads(n_threads):
             for epoch in range(1, epochs + 1):
                 order = self.rng.permutation(n).astype(np.intp, copy=False) if shuffle else in_order
                 started = time.perf_counter()

@@ -5,6 +5,7 @@
 #   row-major  C = op(A) op(B)   <=>   column-major  C^T = op(B)^T op(A)^T
 # which is the Fortran call with A and B (and m and n) swapped and the trans flags unchanged.
 from cython cimport floating
+from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef enum BLAS_Trans:
@@ -28,3 +29,34 @@ cdef inline void gemm(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
     else:
         dgemm(&transb, &transa, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
               &beta, C, &ldc)
+
+
+# A GEMM this small runs as one call on one thread; above it, C is cut into row blocks.
+cdef enum:
+    SPLIT_MIN_FLOPS = 2000000
+    SPLIT_ROW_BLOCK = 64     # at least this many rows of C per block
+    SPLIT_MAX_BLOCKS = 16
+
+
+cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
+                            floating alpha, const floating* A, int lda,
+                            const floating* B, int ldb,
+                            floating beta, floating* C, int ldc, int n_threads) noexcept nogil:
+    """`gemm`, with C cut into a fixed number of row blocks that the threads share.
+
+    The cut depends only on (m, n, k), never on n_threads, and every block is one single-threaded
+    BLAS call (the caller keeps BLAS at one thread), so the result is the same bits for any thread
+    count. Rows i0:i1 of op(A) start at A + i0*lda (no transpose) or A + i0 (transposed).
+    """
+    cdef int n_blocks = 1, block, i0, i1
+    if 2.0 * m * n * k >= SPLIT_MIN_FLOPS:
+        n_blocks = min(<int>SPLIT_MAX_BLOCKS, m // SPLIT_ROW_BLOCK)
+    if n_blocks <= 1:
+        gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    for block in prange(n_blocks, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+        i0 = <int>((<long long>block * m) // n_blocks)
+        i1 = <int>((<long long>(block + 1) * m) // n_blocks)
+        gemm(ta, tb, i1 - i0, n, k, alpha, A + (<Py_ssize_t>i0 * lda if ta == NoTrans else i0), lda,
+             B, ldb, beta, C + <Py_ssize_t>i0 * ldc, ldc)

@@ -41,8 +41,8 @@ def _check_2d(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows, Py_s
         raise ValueError(f"{name} must be ({want_rows}, {want_cols}), got ({rows}, {cols})")
 
 
-def gemm_rowmajor(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
-                  const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+def gemm_rowmajor(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
+                  const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """IN/OUT C <- alpha op(A) op(B) + beta C for C-contiguous arrays (the _blas.pxd wrapper)."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
@@ -51,8 +51,8 @@ def gemm_rowmajor(bint trans_a, bint trans_b, floating alpha, const floating[:, 
     if m < 1 or n < 1 or k < 1:
         raise ValueError("all dimensions must be >= 1")
     with nogil:
-        gemm(Trans if trans_a else NoTrans, Trans if trans_b else NoTrans, m, n, k, alpha,
-             &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], beta, &C[0, 0], n)
+        gemm(Trans if trans_a else NoTrans, Trans if trans_b else NoTrans, m, n, k, <floating>alpha,
+             &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
 
 
 def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act, int n_threads=1):
@@ -84,14 +84,14 @@ def output_delta_into(floating[:, ::1] D, const floating[:, ::1] A, const floati
         output_delta(&D[0, 0], &A[0, 0], &T[0, 0], D.shape[0], D.shape[1], act, cost)
 
 
-def bias_update_inplace(floating[::1] bias, const floating[:, ::1] D, floating scale):
+def bias_update_inplace(floating[::1] bias, const floating[:, ::1] D, double scale):
     """IN/OUT bias <- bias - scale * D.sum(axis=0)."""
     if D.shape[1] != bias.shape[0] or D.shape[0] < 1 or D.shape[1] < 1:
         raise ValueError("D must be non-empty with one column per bias entry")
     sums = np.empty(bias.shape[0], dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] s = sums
     with nogil:
-        bias_update(&bias[0], &D[0, 0], D.shape[0], D.shape[1], scale, &s[0])
+        bias_update(&bias[0], &D[0, 0], D.shape[0], D.shape[1], <floating>scale, &s[0])
 
 
 def cost_rows(const floating[:, ::1] Z, const floating[:, ::1] A, const floating[:, ::1] T,

@@ -15,7 +15,7 @@ import numpy as np
 from cython cimport floating
 from libc.string cimport memcpy
 
-from _blas cimport gemm, NoTrans, Trans
+from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (
     bias_activation, multiply_derivative, output_delta, bias_update, bias_activation_row,
     cost_row, predicted_class, target_row_from_label, activate,
@@ -151,8 +151,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             for l in range(L):
                 fan_in = <int>sizes[l]
                 fan_out = <int>sizes[l + 1]
-                gemm(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, Aprev, fan_in,
-                     P + w_off[l], fan_in, <floating>0, W + a_off[l + 1], fan_out)
+                gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, Aprev, fan_in,
+                           P + w_off[l], fan_in, <floating>0, W + a_off[l + 1], fan_out, n_threads)
                 bias_activation(W + a_off[l + 1], P + b_off[l], m, fan_out, activations[l],
                                 n_threads)
                 Aprev = W + a_off[l + 1]
@@ -165,13 +165,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 Dl = W + d_off[l + 1]
                 Aprev = A0 if l == 0 else W + a_off[l]
                 if l > 0:
-                    gemm(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
-                         P + w_off[l], fan_in, <floating>0, W + d_off[l], fan_in)
+                    gemm_split(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
+                               P + w_off[l], fan_in, <floating>0, W + d_off[l], fan_in, n_threads)
                     multiply_derivative(W + d_off[l], Aprev, m, fan_in, activations[l - 1],
                                         n_threads)
                 bias_update(P + b_off[l], Dl, m, fan_out, step, W + s_off)
-                gemm(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
-                     Aprev, fan_in, decay, P + w_off[l], fan_in)
+                gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
+                           Aprev, fan_in, decay, P + w_off[l], fan_in, n_threads)
             start += m
 
 
@@ -190,8 +190,8 @@ cdef void _forward_chunk(const floating* P, const Py_ssize_t[::1] sizes,
         fan_in = <int>sizes[l]
         fan_out = <int>sizes[l + 1]
         dst = last if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
-        gemm(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, src, fan_in,
-             P + w_off[l], fan_in, <floating>0, dst, fan_out)
+        gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, src, fan_in,
+                   P + w_off[l], fan_in, <floating>0, dst, fan_out, n_threads)
         if l < L - 1:
             bias_activation(dst, P + b_off[l], m, fan_out, activations[l], n_threads)
         src = dst

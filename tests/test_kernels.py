@@ -1,0 +1,127 @@
+"""Every compiled primitive against its NumPy twin (nnfast/activations.py, costs.py, reference/)."""
+
+import numpy as np
+import pytest
+
+from nnfast import _kernels as K
+from nnfast.activations import ACTIVATIONS
+from nnfast.costs import COSTS
+from nnfast.reference.sgd import predicted_classes
+
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-6, atol=1e-6)}
+DTYPES = [np.float64, np.float32]
+
+
+def rand(rng, *shape, dtype=np.float64, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def test_registry_codes_match_compiled_codes():
+    assert {name: a.code for name, a in ACTIVATIONS.items()} == K.ACTIVATION_CODES
+    assert {name: c.code for name, c in COSTS.items()} == K.COST_CODES
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_rowmajor_matches_numpy(dtype, trans_a, trans_b):
+    rng = np.random.default_rng(1)
+    m, n, k = 7, 5, 11
+    A = rand(rng, *((k, m) if trans_a else (m, k)), dtype=dtype)
+    B = rand(rng, *((n, k) if trans_b else (k, n)), dtype=dtype)
+    C = rand(rng, m, n, dtype=dtype)
+    expected = 0.5 * ((A.T if trans_a else A) @ (B.T if trans_b else B)) - 2 * C
+    K.gemm_rowmajor(trans_a, trans_b, dtype(0.5), A, B, dtype(-2), C)
+    np.testing.assert_allclose(C, expected, **TOL[dtype])
+
+
+def test_gemm_rowmajor_refuses_bad_shapes():
+    A, B, C = np.ones((3, 4)), np.ones((5, 2)), np.ones((3, 2))
+    with pytest.raises(ValueError):
+        K.gemm_rowmajor(False, False, 1.0, A, B, 0.0, C)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("rows", [3, 300])  # 300 x 129 is above the parallel threshold
+def test_bias_activation_matches_numpy(dtype, name, n_threads, rows):
+    activation = ACTIVATIONS[name]
+    rng = np.random.default_rng(2)
+    Z, b = rand(rng, rows, 129, dtype=dtype, scale=8), rand(rng, 129, dtype=dtype)
+    expected = activation.function(Z + b)
+    K.bias_activation_inplace(Z, b, activation.code, n_threads)
+    np.testing.assert_allclose(Z, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_stable_for_huge_inputs(dtype):
+    Z = np.array([[-1e4, -800.0, -50.0, 0.0, 50.0, 800.0, 1e4]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        expected = ACTIVATIONS["sigmoid"].function(Z.copy())
+    K.bias_activation_inplace(Z, np.zeros(Z.shape[1], dtype), ACTIVATIONS["sigmoid"].code)
+    assert np.all(np.isfinite(Z)) and Z[0, 0] == 0 and Z[0, -1] == 1 and Z[0, 3] == 0.5
+    np.testing.assert_allclose(Z, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("rows", [4, 300])
+def test_multiply_derivative_matches_numpy(dtype, name, rows):
+    activation = ACTIVATIONS[name]
+    rng = np.random.default_rng(3)
+    A = activation.function(rand(rng, rows, 130, dtype=dtype, scale=3))
+    D = rand(rng, rows, 130, dtype=dtype)
+    expected = D * activation.derivative(A)
+    K.multiply_derivative_inplace(D, A, activation.code, 2)
+    np.testing.assert_allclose(D, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cost_name", sorted(COSTS))
+def test_output_delta_matches_numpy(dtype, cost_name):
+    cost, activation = COSTS[cost_name], ACTIVATIONS["sigmoid"]
+    rng = np.random.default_rng(4)
+    A = activation.function(rand(rng, 6, 10, dtype=dtype))
+    T = rng.random((6, 10)).astype(dtype)
+    D = np.empty_like(A)
+    K.output_delta_into(D, A, T, activation.code, cost.code)
+    np.testing.assert_allclose(D, cost.delta(A, T, activation), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_update_matches_numpy(dtype):
+    rng = np.random.default_rng(5)
+    b, D = rand(rng, 9, dtype=dtype), rand(rng, 13, 9, dtype=dtype)
+    expected = b - dtype(0.25) * D.sum(axis=0)
+    K.bias_update_inplace(b, D, dtype(0.25))
+    np.testing.assert_allclose(b, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cost_name", sorted(COSTS))
+def test_cost_rows_match_numpy(dtype, cost_name):
+    cost = COSTS[cost_name]
+    rng = np.random.default_rng(6)
+    Z = rand(rng, 8, 10, dtype=dtype, scale=30)  # saturated outputs too
+    A = ACTIVATIONS["sigmoid"].function(Z)
+    T = (rng.random((8, 10)) > 0.5).astype(dtype)
+    got = K.cost_rows(Z, A, T, cost.code)
+    np.testing.assert_allclose(got, cost.per_example(Z, A, T), rtol=1e-12 if dtype == np.float64 else 1e-5)
+    assert np.all(np.isfinite(got))
+
+
+def test_cross_entropy_matches_the_book_formula_where_it_is_finite():
+    rng = np.random.default_rng(7)
+    Z = rng.standard_normal((5, 4))
+    A = ACTIVATIONS["sigmoid"].function(Z)
+    Y = (rng.random((5, 4)) > 0.5).astype(float)
+    book = np.sum(-Y * np.log(A) - (1 - Y) * np.log(1 - A), axis=1)
+    np.testing.assert_allclose(COSTS["cross_entropy"].per_example(Z, A, Y), book, rtol=1e-12)
+    np.testing.assert_allclose(K.cost_rows(Z, A, Y, COSTS["cross_entropy"].code), book, rtol=1e-12)
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_predicted_classes_match_numpy(width):
+    A = np.array([[0.2, 0.7, 0.7, 0.1], [0.9, 0.1, 0.0, 0.9], [0.5, 0.5, 0.5, 0.5]])[:, :width].copy()
+    np.testing.assert_array_equal(K.predicted_classes(A), predicted_classes(A))
