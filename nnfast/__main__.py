@@ -1,0 +1,8 @@
+"""``python -m nnfast``: the ``nnfast`` command line (see nnfast.cli)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Data sets: the MNIST idx reader, the book's MNIST layout, and the small subset bundled with nnfast.
+
+Nothing here downloads or unpickles anything: `load_mnist` reads the four standard idx files from a
+directory, and `load_bundled_mnist` reads the compressed NumPy archive shipped inside the package.
+"""
+
+import gzip
+import os
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MNIST_FILES", "default_data_dir", "read_idx", "load_mnist", "load_bundled_mnist"]
+
+#: The four standard MNIST file names, looked up in a data directory (``.gz`` or uncompressed).
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (count, rows, cols)
+_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
+_N_TRAIN = 50_000  # the book's split of the 60,000 official training images
+
+
+def read_idx(path):
+    """Read one MNIST idx file of unsigned bytes (images or labels).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, gzip-compressed or not: compression is detected from the gzip magic bytes, not from
+        the file name.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        Images (magic 2051): shape ``(n, rows * cols)``, one flattened image per row.
+        Labels (magic 2049): shape ``(n,)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When `path` does not exist.
+    ValueError
+        When the file is not a valid idx file: unknown magic number, short header, payload length
+        different from what the header announces, or a corrupt gzip stream.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or damaged stream
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from None
+
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for an idx header ({len(raw)} bytes)")
+    magic = int.from_bytes(raw[0:4], "big")
+    count = int.from_bytes(raw[4:8], "big")
+    if magic == _IMAGES_MAGIC:
+        if len(raw) < 16:
+            raise ValueError(f"{path}: truncated idx image header ({len(raw)} bytes, need 16)")
+        rows = int.from_bytes(raw[8:12], "big")
+        cols = int.from_bytes(raw[12:16], "big")
+        header, shape = 16, (count, rows * cols)
+    elif magic == _LABELS_MAGIC:
+        header, shape = 8, (count,)
+    else:
+        raise ValueError(f"{path}: not an idx file of MNIST images or labels: magic number {magic} "
+                         f"(expected {_IMAGES_MAGIC} for images or {_LABELS_MAGIC} for labels)")
+
+    expected = int(np.prod(shape, dtype=np.int64))
+    payload = len(raw) - header
+    if payload != expected:
+        what = "truncated" if payload < expected else "has trailing data"
+        raise ValueError(f"{path}: {what}: the header announces {expected} bytes of data "
+                         f"({' x '.join(map(str, shape))}), the file holds {payload}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def default_data_dir():
+    """Where `load_mnist` looks without a path: ``$NNFAST_DATA``, else ``~/.cache/nnfast``."""
+    env = os.environ.get("NNFAST_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "nnfast"
+
+
+def _find(directory, name):
+    """The file `name` in `directory`, or its uncompressed twin (name without ``.gz``)."""
+    for candidate in (directory / name, directory / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _scale(pixels, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"dtype must be a floating-point type such as 'float32' or 'float64', "
+                         f"got {dtype.name!r}")
+    # pixel / 256 (the book's scaling): exact in float32 and float64.
+    return pixels.astype(dtype) / dtype.type(256)
+
+
+def load_mnist(path=None, dtype="float32"):
+    """MNIST from the four standard idx files, in the book's (train, validation, test) layout.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+        ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (each may also be present
+        uncompressed, without ``.gz``). Default: ``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``.
+    dtype : str or numpy.dtype
+        Floating-point type of the pixel arrays.
+
+    Returns
+    -------
+    ((X_train, y_train), (X_validation, y_validation), (X_test, y_test))
+        X arrays have shape ``(n, 784)`` and hold ``pixel / 256`` in `dtype`; y arrays are int64
+        labels 0-9. Train is the first 50,000 official training images, validation the last 10,000,
+        and test the official 10,000-image test set.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the directory or any of the four files is missing (the message names both).
+    ValueError
+        When a file is corrupt, or images and labels disagree in number.
+    """
+    directory = Path(path).expanduser() if path is not None else default_data_dir()
+    found = {key: _find(directory, name) for key, name in MNIST_FILES.items()}
+    missing = [MNIST_FILES[key] for key, file in found.items() if file is None]
+    if missing:
+        if not directory.is_dir():
+            problem = f"MNIST directory {str(directory)!r} does not exist"
+        else:
+            problem = f"MNIST directory {str(directory)!r} lacks {', '.join(missing)}"
+        problem += (f"; it must hold the four idx files {', '.join(MNIST_FILES.values())}, gzipped or "
+                    f"not (nothing is downloaded)")
+        if path is None:
+            where = ("$NNFAST_DATA" if os.environ.get("NNFAST_DATA")
+                     else "the default (NNFAST_DATA is not set)")
+            problem += f"; no path was given, so this is {where}"
+        raise FileNotFoundError(problem)
+
+    arrays = {key: read_idx(file) for key, file in found.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if len(images) != len(labels):
+            raise ValueError(f"MNIST {part} set: {len(images)} images but {len(labels)} labels")
+        if images.shape[1] != 784:
+            raise ValueError(f"MNIST {part} set: images have {images.shape[1]} pixels, "
+                             f"expected 784 (28 x 28)")
+    if len(arrays["train_images"]) <= _N_TRAIN:
+        raise ValueError(f"MNIST training file holds {len(arrays['train_images'])} images; "
+                         f"the train/validation split needs more than {_N_TRAIN}")
+
+    X = _scale(arrays["train_images"], dtype)
+    y = arrays["train_labels"].astype(np.int64)
+    X_test = _scale(arrays["test_images"], dtype)
+    y_test = arrays["test_labels"].astype(np.int64)
+    return (X[:_N_TRAIN], y[:_N_TRAIN]), (X[_N_TRAIN:], y[_N_TRAIN:]), (X_test, y_test)
+
+
+def load_bundled_mnist(dtype="float32"):
+    """The small MNIST subset shipped with nnfast (no files or network needed).
+
+    It holds the first 10,000 official training images and the first 2,000 official test images;
+    see ``nnfast/data/README.md``.
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Floating-point type of the pixel arrays.
+
+    Returns
+    -------
+    ((X_train, y_train), (X_test, y_test))
+        X arrays have shape ``(n, 784)`` and hold ``pixel / 256`` in `dtype`; y arrays are int64
+        labels 0-9.
+    """
+    resource = resources.files("nnfast").joinpath("data").joinpath("mnist_subset.npz")
+    with resource.open("rb") as f, np.load(f, allow_pickle=False) as archive:
+        x_train, y_train = archive["x_train"], archive["y_train"]
+        x_test, y_test = archive["x_test"], archive["y_test"]
+    return ((_scale(x_train, dtype), y_train.astype(np.int64)),
+            (_scale(x_test, dtype), y_test.astype(np.int64)))
