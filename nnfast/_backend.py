@@ -15,7 +15,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     _train = None
     _IMPORT_ERROR = exc
 
-FORWARD_CHUNK = 1024  # rows per pass of predict/evaluate in the compiled backend
+FORWARD_CHUNK = 4096  # rows per pass of predict/evaluate in the compiled backend
 
 
 class NumpyBackend:

@@ -31,10 +31,11 @@ cdef inline void gemm(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
               &beta, C, &ldc)
 
 
-# A GEMM this small runs as one call on one thread; above it, C is cut into row blocks.
+# A GEMM this small runs as one call on one thread; above it, C is cut into blocks of rows (or of
+# columns, when C is wider than tall) of at least SPLIT_MIN_BLOCK, at most SPLIT_MAX_BLOCKS of them.
 cdef enum:
-    SPLIT_MIN_FLOPS = 2000000
-    SPLIT_ROW_BLOCK = 64     # at least this many rows of C per block
+    SPLIT_MIN_FLOPS = 4000000
+    SPLIT_MIN_BLOCK = 128
     SPLIT_MAX_BLOCKS = 16
 
 
@@ -42,21 +43,30 @@ cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
                             floating alpha, const floating* A, int lda,
                             const floating* B, int ldb,
                             floating beta, floating* C, int ldc, int n_threads) noexcept nogil:
-    """`gemm`, with C cut into a fixed number of row blocks that the threads share.
+    """`gemm`, with C cut into a fixed number of blocks that the threads share.
 
     The cut depends only on (m, n, k), never on n_threads, and every block is one single-threaded
     BLAS call (the caller keeps BLAS at one thread), so the result is the same bits for any thread
-    count. Rows i0:i1 of op(A) start at A + i0*lda (no transpose) or A + i0 (transposed).
+    count. Rows i0:i1 of op(A) start at A + i0*lda (not transposed) or A + i0 (transposed); columns
+    j0:j1 of op(B) start at B + j0 (not transposed) or B + j0*ldb (transposed).
     """
-    cdef int n_blocks = 1, block, i0, i1
+    cdef bint by_rows = m >= n
+    cdef int extent = m if by_rows else n
+    cdef int n_blocks = 1, block, lo, hi
     if 2.0 * m * n * k >= SPLIT_MIN_FLOPS:
-        n_blocks = min(<int>SPLIT_MAX_BLOCKS, m // SPLIT_ROW_BLOCK)
+        n_blocks = min(<int>SPLIT_MAX_BLOCKS, extent // SPLIT_MIN_BLOCK)
     if n_blocks <= 1:
         gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     for block in prange(n_blocks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-        i0 = <int>((<long long>block * m) // n_blocks)
-        i1 = <int>((<long long>(block + 1) * m) // n_blocks)
-        gemm(ta, tb, i1 - i0, n, k, alpha, A + (<Py_ssize_t>i0 * lda if ta == NoTrans else i0), lda,
-             B, ldb, beta, C + <Py_ssize_t>i0 * ldc, ldc)
+        lo = <int>((<long long>block * extent) // n_blocks)
+        hi = <int>((<long long>(block + 1) * extent) // n_blocks)
+        if by_rows:
+            gemm(ta, tb, hi - lo, n, k, alpha,
+                 A + (<Py_ssize_t>lo * lda if ta == NoTrans else lo), lda, B, ldb,
+                 beta, C + <Py_ssize_t>lo * ldc, ldc)
+        else:
+            gemm(ta, tb, m, hi - lo, k, alpha, A, lda,
+                 B + (lo if tb == NoTrans else <Py_ssize_t>lo * ldb), ldb,
+                 beta, C + lo, ldc)
