@@ -4,6 +4,7 @@ Environment switches
 --------------------
 NNFAST_CYTHON_DEBUG=1    turn Cython's bounds/wraparound/initialized checks on (for hunting segfaults).
 NNFAST_FAIL_NO_OPENMP=1  make a missing OpenMP a build error instead of a warning (serial build).
+NNFAST_DISABLE_OPENMP=1  skip the probe and build the serial version on purpose.
 """
 
 import os
@@ -78,11 +79,14 @@ def probe_openmp(compiler):
 
 class BuildExtWithOpenMP(build_ext):
     def build_extensions(self):
-        has_openmp = probe_openmp(self.compiler)
+        disabled = os.environ.get("NNFAST_DISABLE_OPENMP", "0") == "1"
+        has_openmp = not disabled and probe_openmp(self.compiler)
         if has_openmp:
             compile_flags, link_flags = openmp_flags(self.compiler.compiler_type)
         else:
             message = (
+                "nnfast: OpenMP disabled by NNFAST_DISABLE_OPENMP=1; building the serial version."
+                if disabled else
                 "nnfast: OpenMP was not found (the compile+link+run probe failed); building the "
                 "serial version. Install an OpenMP runtime (libgomp / libomp) for multithreading."
             )

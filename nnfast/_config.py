@@ -39,7 +39,8 @@ def show_config(file=None):
         f"nnfast {info['version']}  (Python {info['python']}, NumPy {info['numpy']}, {info['platform']})",
         f"compiled extension : {'yes' if info['compiled_extension'] else 'NO (numpy backend only)'}",
         f"built with OpenMP  : {'yes' if info['openmp'] else 'no (serial build)'}",
-        f"OpenMP threads     : {info['openmp_threads']} (of {info['processors']} processors)",
+        (f"OpenMP threads     : {info['openmp_threads']} (of {info['processors']} processors)"
+         if info["openmp"] else "OpenMP threads     : 1 (serial build: the compiled loops use one thread)"),
     ]
     for lib in info["blas"]:
         if "error" in lib:
