@@ -22,16 +22,16 @@ from _elementwise cimport (
 )
 
 
-cdef Py_ssize_t _check_layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes,
-                              const int[::1] activations, Py_ssize_t[::1] w_off,
-                              Py_ssize_t[::1] b_off) except -1:
-    """Fill the offsets of W_l and b_l in params; check params has exactly that length."""
+cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[::1] activations):
+    """(L, offsets of W_l in params, offsets of b_l): checks params has exactly the sizes' length."""
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0
-    if L < 1 or activations.shape[0] != L or w_off.shape[0] != L or b_off.shape[0] != L:
+    if L < 1 or activations.shape[0] != L:
         raise ValueError("layout: need len(sizes) >= 2 and one activation per layer")
     for l in range(L + 1):
         if sizes[l] < 1 or sizes[l] > 2147483647:
             raise ValueError("layout: layer sizes must be in [1, 2**31)")
+    w_off = np.empty(L, dtype=np.intp)
+    b_off = np.empty(L, dtype=np.intp)
     for l in range(L):
         w_off[l] = pos
         pos += sizes[l + 1] * sizes[l]
@@ -39,7 +39,7 @@ cdef Py_ssize_t _check_layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes,
         pos += sizes[l + 1]
     if n_params != pos:
         raise ValueError(f"layout: params has {n_params} values, the sizes need {pos}")
-    return L
+    return L, w_off, b_off
 
 
 cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_cols,
@@ -73,11 +73,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         W <- (1 - eta*lmbda/n_train) W - (eta/m) sum_x delta_x a_x^T    (one GEMM, beta = decay)
         b <- b - (eta/m) sum_x delta_x
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1
-    w_off_arr = np.empty(max(L, 0), dtype=np.intp)
-    b_off_arr = np.empty(max(L, 0), dtype=np.intp)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
-    L = _check_layout(params.shape[0], sizes, activations, w_off, b_off)
     cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L]
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     if order.shape[0] != n:
@@ -197,30 +195,32 @@ cdef void _forward_chunk(const floating* P, const Py_ssize_t[::1] sizes,
         src = dst
 
 
-cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, Py_ssize_t chunk, object dtype):
-    """Scratch for _forward_chunk: two (chunk, widest hidden) halves, then (chunk, n_out)."""
+cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, Py_ssize_t chunk, Py_ssize_t n,
+                          int n_threads, object dtype):
+    """(scratch, half, chunk) for _forward_chunk over n rows: two (chunk, widest hidden) halves, then
+    (chunk, n_out); chunk is checked and capped at n."""
     cdef Py_ssize_t l, widest = 1
+    if chunk < 1 or n_threads < 1:
+        raise ValueError("chunk and n_threads must be >= 1")
+    chunk = min(chunk, n)
     for l in range(1, sizes.shape[0] - 1):
         widest = max(widest, sizes[l])
-    return np.empty(2 * chunk * widest + chunk * sizes[sizes.shape[0] - 1], dtype=dtype), chunk * widest
+    scratch = np.empty(2 * chunk * widest + chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
+    return scratch, chunk * widest, chunk
 
 
 def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
                 const int[::1] activations, const floating[:, ::1] X, floating[:, ::1] out,
                 Py_ssize_t chunk, int n_threads):
     """OUT out (n, n_out) = the network's output for every row of X, in chunks of rows, no GIL."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1
-    w_off_arr = np.empty(max(L, 0), dtype=np.intp)
-    b_off_arr = np.empty(max(L, 0), dtype=np.intp)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
-    L = _check_layout(params.shape[0], sizes, activations, w_off, b_off)
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m
     if n < 1 or X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != n_out:
         raise ValueError("feedforward: X must be (n >= 1, n_in) and out (n, n_out)")
-    if chunk < 1 or n_threads < 1:
-        raise ValueError("chunk and n_threads must be >= 1")
-    chunk = min(chunk, n)
-    work_arr, half = _chunk_buffers(sizes, chunk, np.float32 if floating is float else np.float64)
+    work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
+                                           np.float32 if floating is float else np.float64)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
@@ -244,17 +244,13 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     Targets as in train_epoch. Correct: predicted class == label, or == the class of the target row
     (argmax, or > 0.5 with one output unit). The cost is summed in double, row after row.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1
-    w_off_arr = np.empty(max(L, 0), dtype=np.intp)
-    b_off_arr = np.empty(max(L, 0), dtype=np.intp)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
-    L = _check_layout(params.shape[0], sizes, activations, w_off, b_off)
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m, i, j, label
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
-    if chunk < 1 or n_threads < 1:
-        raise ValueError("chunk and n_threads must be >= 1")
-    chunk = min(chunk, n)
-    work_arr, half = _chunk_buffers(sizes, chunk, np.float32 if floating is float else np.float64)
+    work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
+                                           np.float32 if floating is float else np.float64)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
