@@ -82,7 +82,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("order must be a permutation of the rows of X")
     if batch_size < 1 or n_train < 1 or n_threads < 1:
         raise ValueError("batch_size, n_train and n_threads must be >= 1")
-    cdef Py_ssize_t i, l, start, m, k, widest = 0
+    cdef Py_ssize_t i, l, start, m, widest = 0
     for i in range(n):
         if order[i] < 0 or order[i] >= n:
             raise ValueError(f"order[{i}] = {order[i]} is not a row of X")
@@ -111,10 +111,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef floating[::1] work = work_arr
 
     cdef floating* P = &params[0]
-    cdef floating* W = &work[0]
-    cdef floating* T = W + t_off
-    cdef floating* A0
-    cdef floating* Aprev
+    cdef floating* buf = &work[0]  # the workspace (not the weights: those live in P)
+    cdef floating* T = buf + t_off
+    cdef const floating* A0
+    cdef const floating* Aprev
     cdef floating* Dl
     cdef const floating* x0 = &X[0, 0]
     cdef floating decay = <floating>(1.0 - eta * lmbda / <double>n_train)
@@ -134,11 +134,11 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                     consecutive = False
                     break
             if consecutive:
-                A0 = <floating*>(x0 + order[start] * n_in)
+                A0 = x0 + order[start] * n_in
             else:
-                A0 = W + a_off[0]
+                A0 = buf + a_off[0]
                 for i in range(m):
-                    memcpy(A0 + i * n_in, x0 + order[start + i] * n_in, n_in * sizeof(floating))
+                    memcpy(buf + a_off[0] + i * n_in, x0 + order[start + i] * n_in, n_in * sizeof(floating))
             for i in range(m):
                 if use_labels:
                     target_row_from_label(T + i * n_out, labels[order[start + i]], n_out)
@@ -150,24 +150,24 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 fan_in = <int>sizes[l]
                 fan_out = <int>sizes[l + 1]
                 gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, Aprev, fan_in,
-                           P + w_off[l], fan_in, <floating>0, W + a_off[l + 1], fan_out, n_threads)
-                bias_activation(W + a_off[l + 1], P + b_off[l], m, fan_out, activations[l],
+                           P + w_off[l], fan_in, <floating>0, buf + a_off[l + 1], fan_out, n_threads)
+                bias_activation(buf + a_off[l + 1], P + b_off[l], m, fan_out, activations[l],
                                 n_threads)
-                Aprev = W + a_off[l + 1]
+                Aprev = buf + a_off[l + 1]
             # -- backward: delta_L, then for each layer (last first) the delta of the layer below
             #    (with the old W_l), then the updates of b_l and W_l.
-            output_delta(W + d_off[L], W + a_off[L], T, m, n_out, activations[L - 1], cost)
+            output_delta(buf + d_off[L], buf + a_off[L], T, m, n_out, activations[L - 1], cost)
             for l in range(L - 1, -1, -1):
                 fan_in = <int>sizes[l]
                 fan_out = <int>sizes[l + 1]
-                Dl = W + d_off[l + 1]
-                Aprev = A0 if l == 0 else W + a_off[l]
+                Dl = buf + d_off[l + 1]
+                Aprev = A0 if l == 0 else buf + a_off[l]
                 if l > 0:
                     gemm_split(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
-                               P + w_off[l], fan_in, <floating>0, W + d_off[l], fan_in, n_threads)
-                    multiply_derivative(W + d_off[l], Aprev, m, fan_in, activations[l - 1],
+                               P + w_off[l], fan_in, <floating>0, buf + d_off[l], fan_in, n_threads)
+                    multiply_derivative(buf + d_off[l], Aprev, m, fan_in, activations[l - 1],
                                         n_threads)
-                bias_update(P + b_off[l], Dl, m, fan_out, step, W + s_off)
+                bias_update(P + b_off[l], Dl, m, fan_out, step, buf + s_off)
                 gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
                            Aprev, fan_in, decay, P + w_off[l], fan_in, n_threads)
             start += m
