@@ -8,6 +8,8 @@ from .costs import COSTS
 from .history import History
 from .initializers import INITIALIZERS
 from .network import Network
+from .gradcheck import gradcheck
+from .perceptron import Perceptron
 from ._config import show_config
 
 try:
@@ -15,4 +17,5 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "History", "Network", "show_config", "__version__"]
+__all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "History", "Network", "Perceptron", "gradcheck",
+           "show_config", "__version__"]

@@ -1,8 +1,12 @@
 """The two backends behind `Network`: one interface, the reference in NumPy and the compiled one.
 
 Each gets arguments already validated by the network (dtype, contiguity, shapes, label range); the
-network's randomness (the row order of an epoch) is drawn in Python and passed in, so both consume
-the same random numbers.
+network's randomness (the row order of an epoch, the dropout masks) is drawn in Python and passed in,
+so both consume the same random numbers.
+
+Dropout masks arrive as `keep`: a uint8 array (n, H) holding every hidden unit that drops, row r for
+the r-th example of the epoch's order, hidden layer l at columns net.dropout_columns[l] (with
+net.dropout_scales[l] = 1/(1-p), 0 where layer l has no dropout); None when no layer drops.
 """
 
 import numpy as np
@@ -24,19 +28,43 @@ class NumpyBackend:
     name = "numpy"
     blas_threads_per_call = None  # NumPy's BLAS gets all of n_threads
 
-    def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, n_threads):
-        Y = targets if labels is None else reference.one_hot(labels, net.sizes[-1], net.dtype)
-        reference.train_epoch(net.weights, net.biases, net.activations, net.cost_function, X, Y,
-                              order, batch_size, eta, lmbda, len(X))
+    @staticmethod
+    def _targets(net, labels, targets):
+        return targets if labels is None else reference.one_hot(labels, net.sizes[-1], net.dtype)
+
+    @staticmethod
+    def _masks(net, keep):
+        """Per layer: None, or the float mask 0 / (1/(1-p)) of the rows (reference convention)."""
+        if keep is None:
+            return None
+        masks = []
+        for l, n_units in enumerate(net.sizes):
+            scale = net.dropout_scales[l]
+            if scale == 0:
+                masks.append(None)
+                continue
+            column = net.dropout_columns[l]
+            masks.append(keep[:, column:column + n_units].astype(net.dtype) * net.dtype.type(scale))
+        return masks
+
+    def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
+                    keep, n_threads):
+        reference.train_epoch(net.weights, net.biases, net.activations, net.cost_function, X,
+                              self._targets(net, labels, targets), order, batch_size, eta, lmbda,
+                              len(X), regularization, self._masks(net, keep))
 
     def feedforward(self, net, X, n_threads):
-        outputs, _ = reference.feedforward(net.weights, net.biases, net.activations, X)
+        outputs, _, _ = reference.feedforward(net.weights, net.biases, net.activations, X)
         return outputs[-1]
 
     def evaluate(self, net, X, labels, targets, n_threads):
-        Y = targets if labels is None else reference.one_hot(labels, net.sizes[-1], net.dtype)
-        return reference.evaluate(net.weights, net.biases, net.activations, net.cost_function, X, Y,
-                                  labels)
+        return reference.evaluate(net.weights, net.biases, net.activations, net.cost_function, X,
+                                  self._targets(net, labels, targets), labels)
+
+    def gradient(self, net, X, labels, targets, n_threads):
+        nabla_w, nabla_b = reference.backprop(net.weights, net.biases, net.activations,
+                                              net.cost_function, X, self._targets(net, labels, targets))
+        return np.concatenate([part for nw, nb in zip(nabla_w, nabla_b) for part in (nw.ravel(), nb)])
 
 
 class CythonBackend:
@@ -57,7 +85,8 @@ class CythonBackend:
     @staticmethod
     def _layout(net):
         return (np.asarray(net.sizes, dtype=np.intp),
-                np.asarray([a.code for a in net.activations], dtype=np.intc))
+                np.asarray([a.code for a in net.activations], dtype=np.intc),
+                np.asarray([a.param for a in net.activations], dtype=np.float64))
 
     @staticmethod
     def _target_args(net, labels, targets):
@@ -65,23 +94,36 @@ class CythonBackend:
             return np.empty(0, dtype=np.intp), targets
         return labels, np.empty((0, net.sizes[-1]), dtype=net.dtype)
 
-    def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, n_threads):
-        sizes, codes = self._layout(net)
+    def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
+                    keep, n_threads):
+        sizes, codes, params = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
-        _train.train_epoch(net.params, sizes, codes, net.cost_function.code, X, targets, labels,
-                           order, batch_size, eta, lmbda, len(X), n_threads)
+        if keep is None:
+            keep = np.empty((0, 0), dtype=np.uint8)
+        _train.train_epoch(net.params, sizes, codes, params, net.cost_function.code, X, targets,
+                           labels, order, batch_size, eta, lmbda, len(X),
+                           _train.REGULARIZATION_CODES[regularization], keep,
+                           net.dropout_columns, net.dropout_scales, n_threads)
 
     def feedforward(self, net, X, n_threads):
-        sizes, codes = self._layout(net)
+        sizes, codes, params = self._layout(net)
         out = np.empty((len(X), net.sizes[-1]), dtype=net.dtype)
-        _train.feedforward(net.params, sizes, codes, X, out, FORWARD_CHUNK, n_threads)
+        _train.feedforward(net.params, sizes, codes, params, X, out, FORWARD_CHUNK, n_threads)
         return out
 
     def evaluate(self, net, X, labels, targets, n_threads):
-        sizes, codes = self._layout(net)
+        sizes, codes, params = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
-        return _train.evaluate(net.params, sizes, codes, net.cost_function.code, X, targets, labels,
-                               FORWARD_CHUNK, n_threads)
+        return _train.evaluate(net.params, sizes, codes, params, net.cost_function.code, X, targets,
+                               labels, FORWARD_CHUNK, n_threads)
+
+    def gradient(self, net, X, labels, targets, n_threads):
+        sizes, codes, params = self._layout(net)
+        labels, targets = self._target_args(net, labels, targets)
+        grad = np.empty_like(net.params)
+        _train.gradient(net.params, sizes, codes, params, net.cost_function.code, X, targets, labels,
+                        grad, n_threads)
+        return grad
 
 
 def make_backend(name):

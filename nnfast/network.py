@@ -10,7 +10,7 @@ from ._backend import make_backend
 from ._validation import (check_data, check_dtype, check_float, check_inputs, check_int, check_sizes,
                           check_targets)
 from .activations import get_activation
-from .costs import get_cost, l2_term
+from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty
 from .history import History
 from .initializers import get_initializer
 
@@ -67,14 +67,18 @@ class Network:
     ----------
     sizes : list of int
         Units per layer, input first: ``[784, 30, 10]``.
-    activation : str or list of str
-        One name for every layer, or one per layer (``len(sizes) - 1``): see
-        ``nnfast.activations.ACTIVATIONS``.
+    activation : str, Activation, or a list of them
+        One for every layer, or one per layer (``len(sizes) - 1``, output included), or one per
+        hidden layer (``len(sizes) - 2``) with `output_activation`: see
+        ``nnfast.activations.ACTIVATIONS``; parametric ones by their factories, e.g.
+        ``nnfast.activations.leaky_relu(0.1)``.
     cost : str
-        ``"cross_entropy"`` (needs a sigmoid output layer; delta = a - y) or ``"quadratic"``
-        (delta = (a - y) sigma'(z)).
-    init : str
-        ``"scaled_normal"``: weights N(0, 1/n_in), biases N(0, 1); ``"normal"``: both N(0, 1).
+        ``"cross_entropy"`` (sigmoid output; delta = a - y), ``"log_likelihood"`` (softmax output;
+        delta = a - y), ``"quadratic"`` (any output; delta = (a - y) sigma'(z)) or ``"hinge"`` (the
+        multiclass max-margin cost, elementwise output such as identity). See ``nnfast.costs``.
+    init : str or callable
+        ``"scaled_normal"`` (default), ``"normal"``, ``"uniform"``, ``"xavier"``/``"glorot"``,
+        ``"he"``, or ``init(rng, n_in, n_out)``: see ``nnfast.initializers``.
     dtype : "float64" or "float32"
         Of the parameters, the buffers and the outputs.
     backend : "cython" or "numpy"
@@ -84,6 +88,13 @@ class Network:
     n_threads : None or int
         Threads for the compiled loops and for BLAS: None = the OpenMP default, -1 = every
         processor, k > 0 = k. Results do not depend on it.
+    output_activation : str or Activation, optional
+        The output layer's activation, when `activation` names the hidden layers' (e.g.
+        ``activation="relu", output_activation="softmax"``).
+    dropout : float or list of float
+        Dropout probability p for every hidden layer, or one per hidden layer (0 = none). Inverted
+        dropout: kept units are scaled by 1/(1-p) during training, so inference needs no rescale.
+        The masks are drawn from the network's Generator in Python, after each epoch's shuffle.
 
     Attributes
     ----------
@@ -94,18 +105,23 @@ class Network:
     """
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
-                 dtype="float64", backend="cython", seed=None, n_threads=None):
+                 dtype="float64", backend="cython", seed=None, n_threads=None, *,
+                 output_activation=None, dropout=0.0):
         self.sizes = check_sizes(sizes)
-        n_layers = len(self.sizes) - 1
-        names = [activation] * n_layers if isinstance(activation, str) else list(activation)
-        if len(names) != n_layers:
-            raise ValueError(f"activation: need one name or {n_layers} (one per layer), got {len(names)}")
-        self.activations = [get_activation(name) for name in names]
+        self.activations = _resolve_activations(activation, output_activation, len(self.sizes) - 1)
         self.cost_function = get_cost(cost)
-        required = self.cost_function.requires_output
-        if required is not None and self.activations[-1].name != required:
-            raise ValueError(f"cost {self.cost_function.name!r} needs a {required!r} output layer, "
-                             f"got {self.activations[-1].name!r}")
+        check_pairing(self.cost_function, self.activations[-1])
+        self.dropout = _resolve_dropout(dropout, len(self.sizes) - 2)
+        # where each hidden layer's units sit in the packed keep-mask, and their 1/(1-p) scales
+        self.dropout_columns = np.zeros(len(self.sizes), dtype=np.intp)
+        self.dropout_scales = np.zeros(len(self.sizes), dtype=np.float64)
+        column = 0
+        for l, p in enumerate(self.dropout, start=1):
+            if p > 0:
+                self.dropout_columns[l] = column
+                self.dropout_scales[l] = 1.0 / (1.0 - p)
+                column += self.sizes[l]
+        self._dropped_units = column
         initializer = get_initializer(init)
         self.dtype = check_dtype(dtype)
         self.n_threads = _threads.check_n_threads(n_threads)
@@ -115,6 +131,7 @@ class Network:
         else:
             self.rng = np.random.default_rng(seed)
         self.lmbda = 0.0
+        self.regularization = "l2"
         self.history = None
 
         # One flat parameter vector; per layer W_l (row-major) then b_l: the layout of _train.pyx.
@@ -128,9 +145,12 @@ class Network:
             pos += n_out
         self._weights = ParameterList(weights, "weights")
         self._biases = ParameterList(biases, "biases")
-        initial_weights, initial_biases = initializer(self.rng, self.sizes)
-        self._weights.assign_all(initial_weights)
-        self._biases.assign_all(initial_biases)
+        try:
+            initial_weights, initial_biases = initializer(self.rng, self.sizes)
+            self._weights.assign_all(initial_weights)
+            self._biases.assign_all(initial_biases)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"init: {exc}") from None
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -159,7 +179,8 @@ class Network:
 
     def __repr__(self):
         acts = ",".join(a.name for a in self.activations)
-        return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}, "
+        drop = f", dropout={self.dropout}" if any(self.dropout) else ""
+        return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}{drop}, "
                 f"dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ inference
@@ -189,29 +210,45 @@ class Network:
         with self._blas_threads(n_threads):
             return self._evaluate(X, labels, targets, n_threads)[1]
 
-    def cost(self, X, y, lmbda=None):
-        """The book's total cost on (X, y): the mean per-example cost plus 0.5 (lmbda / n) sum w^2.
+    def cost(self, X, y, lmbda=None, regularization=None):
+        """The book's total cost on (X, y): the mean per-example cost plus the regularisation term,
+        0.5 (lmbda / n) sum w^2 (L2) or (lmbda / n) sum |w| (L1).
 
-        n is the number of rows of X (as in network2's `total_cost`); lmbda defaults to the value
-        of the last `fit` (0 before any).
+        n is the number of rows of X (as in network2's `total_cost`); lmbda and regularization
+        default to those of the last `fit` (0 and "l2" before any).
         """
         lmbda = self.lmbda if lmbda is None else check_float(lmbda, "lmbda", positive=False)
+        regularization = self.regularization if regularization is None else _check_regularization(
+            regularization)
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
         n_threads = _threads.effective_n_threads(self.n_threads)
         with self._blas_threads(n_threads):
             mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
-        return mean_cost + l2_term(self.weights, lmbda, len(X))
+        return mean_cost + penalty(self.weights, lmbda, len(X), regularization)
+
+    def gradient(self, X, y):
+        """The gradient of the summed cost over the rows of (X, y) (no regularisation, no dropout),
+        by backpropagation in this network's backend: a flat array in the layout of `params`
+        (per layer W_l row by row, then b_l). `nnfast.gradcheck` holds it against finite
+        differences."""
+        _check_differentiable(self.activations)
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        n_threads = _threads.effective_n_threads(self.n_threads)
+        with self._blas_threads(n_threads):
+            return self._backend.gradient(self, X, labels, targets, n_threads)
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=30, batch_size=10, eta=0.5, lmbda=0.0, shuffle=True,
-            validation_data=None, monitor=True, verbose=False):
+            validation_data=None, monitor=True, verbose=False, regularization="l2"):
         """Train by mini-batch SGD; calling it again continues from the current weights.
 
         Each epoch: the rows are shuffled (one permutation from the network's Generator; in order
         with ``shuffle=False``), cut into consecutive mini-batches of `batch_size` (the last one may
         be shorter and is scaled by its own size m), and each batch takes one step
         ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``, ``b <- b - (eta/m) sum grad_b`` with n the
-        number of training rows.
+        number of training rows (L1: ``W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad_W``).
+        With dropout, each epoch draws its keep-masks after its permutation, hidden layer by
+        hidden layer, one row per example in the epoch's order.
 
         Parameters
         ----------
@@ -224,12 +261,16 @@ class Network:
             Also measure the training cost and accuracy after every epoch (one forward pass).
         verbose : bool
             Print one line per epoch.
+        regularization : "l2" or "l1"
+            The weight penalty lmbda scales (biases are never regularised).
 
         Returns
         -------
         History
         """
         # Every check comes first: a refused call leaves the network exactly as it was.
+        _check_differentiable(self.activations)
+        regularization = _check_regularization(regularization)
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
         epochs = check_int(epochs, "epochs", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
@@ -249,28 +290,94 @@ class Network:
         in_order = np.arange(n, dtype=np.intp)
         history = History()
         self.lmbda = lmbda
+        self.regularization = regularization
         self.history = history
         with self._blas_threads(n_threads):
             for epoch in range(1, epochs + 1):
                 order = self.rng.permutation(n).astype(np.intp, copy=False) if shuffle else in_order
+                keep = self._draw_dropout_masks(n)
                 started = time.perf_counter()
                 self._backend.train_epoch(self, X, labels, targets, order, batch_size, eta, lmbda,
-                                          n_threads)
+                                          regularization, keep, n_threads)
                 trained = time.perf_counter()
                 history.epoch.append(epoch)
                 history.seconds.append(trained - started)
                 if monitor:
                     cost, accuracy = self._evaluate(X, labels, targets, n_threads)
-                    history.train_cost.append(cost + l2_term(self.weights, lmbda, n))
+                    history.train_cost.append(cost + penalty(self.weights, lmbda, n, regularization))
                     history.train_accuracy.append(accuracy)
                 if validation is not None:
                     cost, accuracy = self._evaluate(*validation, n_threads)
-                    history.validation_cost.append(cost + l2_term(self.weights, lmbda, len(validation[0])))
+                    history.validation_cost.append(
+                        cost + penalty(self.weights, lmbda, len(validation[0]), regularization))
                     history.validation_accuracy.append(accuracy)
                 history.eval_seconds.append(time.perf_counter() - trained)
                 if verbose:
                     print(_epoch_line(history), flush=True)
         return history
+
+
+    def _draw_dropout_masks(self, n):
+        """The epoch's keep-masks, packed (n, dropped units) uint8; None without dropout.
+        Hidden layer by hidden layer: keep = Generator.random((n, width)) >= p."""
+        if self._dropped_units == 0:
+            return None
+        keep = np.empty((n, self._dropped_units), dtype=np.uint8)
+        for l, p in enumerate(self.dropout, start=1):
+            if p > 0:
+                column = self.dropout_columns[l]
+                keep[:, column:column + self.sizes[l]] = self.rng.random((n, self.sizes[l])) >= p
+        return keep
+
+
+def _resolve_activations(activation, output_activation, n_layers):
+    """One Activation per weight layer, output last; softmax only at the output."""
+    if isinstance(activation, (list, tuple)):
+        names = list(activation)
+        if output_activation is not None:
+            if len(names) != n_layers - 1:
+                raise ValueError(f"activation: with output_activation, give one per hidden layer "
+                                 f"({n_layers - 1}), got {len(names)}")
+            names.append(output_activation)
+        elif len(names) != n_layers:
+            raise ValueError(f"activation: need one name or {n_layers} (one per layer), got {len(names)}")
+    else:
+        names = [activation] * (n_layers - 1) + [output_activation or activation]
+    activations = [get_activation(name) for name in names]
+    for position, act in enumerate(activations[:-1], start=1):
+        if act.rowwise:
+            raise ValueError(f"activation {act.name!r} is for the output layer only "
+                             f"(got it for hidden layer {position}); use output_activation")
+    return activations
+
+
+def _resolve_dropout(dropout, n_hidden):
+    values = list(dropout) if isinstance(dropout, (list, tuple, np.ndarray)) else [dropout] * n_hidden
+    if len(values) != n_hidden:
+        raise ValueError(f"dropout: need one probability or {n_hidden} (one per hidden layer), "
+                         f"got {len(values)}")
+    checked = []
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+            raise TypeError(f"dropout probabilities must be numbers, got {p!r}")
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probabilities must be in [0, 1), got {p}")
+        checked.append(float(p))
+    return checked
+
+
+def _check_regularization(regularization):
+    if regularization not in REGULARIZATIONS:
+        raise ValueError(f"regularization must be one of {REGULARIZATIONS}, got {regularization!r}")
+    return regularization
+
+
+def _check_differentiable(activations):
+    for act in activations:
+        if not act.differentiable:
+            raise ValueError(f"activation {act.name!r} is not differentiable, so backpropagation "
+                             "cannot train this network; train a perceptron with "
+                             "nnfast.Perceptron, or set its weights by hand and use feedforward")
 
 
 def _epoch_line(history):

@@ -6,7 +6,8 @@
 # tests/test_kernels.py compares the two.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log1p, log1pf, tanh, tanhf, fabs, fabsf
+from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs,
+                        fabsf)
 
 # Codes shared with the Python registries (nnfast/activations.py, nnfast/costs.py).
 cdef enum:
@@ -14,14 +15,32 @@ cdef enum:
     ACT_SIGMOID = 1
     ACT_TANH = 2
     ACT_RELU = 3
+    ACT_LEAKY_RELU = 4   # param: the slope for z <= 0
+    ACT_ELU = 5          # param: alpha
+    ACT_SELU = 6
+    ACT_SOFTPLUS = 7
+    ACT_STEP = 8         # the perceptron's output: 1 if z > 0 else 0 (not differentiable)
+    ACT_SOFTMAX = 9      # a whole row at once; output layer only
 
 cdef enum:
     COST_QUADRATIC = 0
     COST_CROSS_ENTROPY = 1
+    COST_LOG_LIKELIHOOD = 2
+    COST_HINGE = 3
 
 # Below this many elements a loop stays on one thread: a parallel region costs microseconds.
 cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768
+
+# SELU's fixed constants (Klambauer et al. 2017), as in nnfast/activations.py. C macros, so this
+# header stays import-free at run time.
+cdef extern from *:
+    """
+    #define NNFAST_SELU_ALPHA 1.6732632423543772848170429916717
+    #define NNFAST_SELU_SCALE 1.0507009873554804934193349852946
+    """
+    double SELU_ALPHA "NNFAST_SELU_ALPHA"
+    double SELU_SCALE "NNFAST_SELU_SCALE"
 
 
 # ---------------------------------------------------------------- scalar functions
@@ -31,6 +50,20 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
 
 
 cdef inline floating sigmoid(floating z) noexcept nogil:
@@ -49,7 +82,8 @@ cdef inline floating softplus(floating z) noexcept nogil:
         return (z if z > 0 else 0) + log1p(exp(-fabs(z)))
 
 
-cdef inline floating activate(floating z, int act) noexcept nogil:
+cdef inline floating activate(floating z, int act, floating param) noexcept nogil:
+    """sigma(z) for the elementwise activations (softmax is done a row at a time)."""
     if act == ACT_SIGMOID:
         return sigmoid(z)
     if act == ACT_TANH:
@@ -59,64 +93,160 @@ cdef inline floating activate(floating z, int act) noexcept nogil:
             return tanh(z)
     if act == ACT_RELU:
         return z if z > 0 else 0
+    if act == ACT_LEAKY_RELU:
+        return z if z > 0 else param * z
+    if act == ACT_ELU:
+        return z if z > 0 else param * _expm1(z)
+    if act == ACT_SELU:
+        return <floating>SELU_SCALE * (z if z > 0 else <floating>SELU_ALPHA * _expm1(z))
+    if act == ACT_SOFTPLUS:
+        return softplus(z)
+    if act == ACT_STEP:
+        return 1 if z > 0 else 0
     return z  # identity
 
 
-cdef inline floating derivative_from_output(floating a, int act) noexcept nogil:
-    """sigma'(z) written in terms of the output a = sigma(z)."""
+cdef inline floating derivative_from_output(floating a, int act, floating param) noexcept nogil:
+    """sigma'(z) written in terms of the output a = sigma(z) (elementwise activations)."""
     if act == ACT_SIGMOID:
         return a * (1 - a)
     if act == ACT_TANH:
         return 1 - a * a
     if act == ACT_RELU:
         return 1 if a > 0 else 0
+    if act == ACT_LEAKY_RELU:
+        return 1 if a > 0 else param
+    if act == ACT_ELU:
+        return 1 if a > 0 else a + param
+    if act == ACT_SELU:
+        return <floating>SELU_SCALE if a > 0 else a + <floating>(SELU_SCALE * SELU_ALPHA)
+    if act == ACT_SOFTPLUS:
+        return -_expm1(-a)  # sigmoid(z) = 1 - e^-a
+    if act == ACT_STEP:
+        return 0
     return 1  # identity
 
 
 # ---------------------------------------------------------------- row kernels
 
-cdef inline void bias_activation_row(floating* row, const floating* bias, Py_ssize_t n,
-                                     int act) noexcept nogil:
+cdef inline void softmax_row(floating* row, Py_ssize_t n) noexcept nogil:
+    """IN/OUT row: z -> e^(z - max z) / sum_k e^(z_k - max z)."""
+    cdef Py_ssize_t j
+    cdef floating top = row[0], total = 0
+    for j in range(1, n):
+        if row[j] > top:
+            top = row[j]
+    for j in range(n):
+        row[j] = _exp(row[j] - top)
+        total = total + row[j]
+    for j in range(n):
+        row[j] = row[j] / total
+
+
+cdef inline void bias_activation_row(floating* row, const floating* bias, Py_ssize_t n, int act,
+                                     floating param) noexcept nogil:
     """IN/OUT row: z without bias -> sigma(z + b)."""
     cdef Py_ssize_t j
+    if act == ACT_SOFTMAX:
+        for j in range(n):
+            row[j] = row[j] + bias[j]
+        softmax_row(row, n)
+        return
     for j in range(n):
-        row[j] = activate(row[j] + bias[j], act)
+        row[j] = activate(row[j] + bias[j], act, param)
 
 
-cdef inline void multiply_derivative_row(floating* delta, const floating* a, Py_ssize_t n,
-                                         int act) noexcept nogil:
+cdef inline void multiply_derivative_row(floating* delta, const floating* a, Py_ssize_t n, int act,
+                                         floating param) noexcept nogil:
     """IN/OUT delta: delta * sigma'(z), with sigma'(z) from the layer's output a."""
     cdef Py_ssize_t j
     if act == ACT_IDENTITY:
         return
     for j in range(n):
-        delta[j] = delta[j] * derivative_from_output(a[j], act)
+        delta[j] = delta[j] * derivative_from_output(a[j], act, param)
+
+
+cdef inline Py_ssize_t target_class(const floating* t, Py_ssize_t n) noexcept nogil:
+    """The class a target row stands for: argmax (first of equal maxima); one unit: 1 if t > 0.5."""
+    cdef Py_ssize_t j, best = 0
+    if n == 1:
+        return 1 if t[0] > 0.5 else 0
+    for j in range(1, n):
+        if t[j] > t[best]:
+            best = j
+    return best
 
 
 cdef inline void output_delta_row(floating* delta, const floating* a, const floating* t,
-                                  Py_ssize_t n, int act, int cost) noexcept nogil:
-    """OUT delta = dC/dz for one example: cross-entropy (sigmoid output) a - y; quadratic (a - y) sigma'(z)."""
-    cdef Py_ssize_t j
+                                  Py_ssize_t n, int act, floating param, int cost) noexcept nogil:
+    """OUT delta = dC/dz for one example (the book's BP1), for the valid (cost, output) pairs:
+
+    cross-entropy (sigmoid output): a - y;  log-likelihood (softmax output): a * sum(y) - y
+    (= a - y for one-hot y);  quadratic: (a - y) sigma'(z), or J^T (a - y) with the softmax Jacobian
+    J = diag(a) - a a^T;  hinge (elementwise output): g * sigma'(z), with g = dJ/da of
+    J = sum_{c != k} max(0, 1 - a_k + a_c), k the target class.
+    """
+    cdef Py_ssize_t j, k
+    cdef floating total = 0, count = 0
     if cost == COST_CROSS_ENTROPY:
         for j in range(n):
             delta[j] = a[j] - t[j]
+    elif cost == COST_LOG_LIKELIHOOD:
+        for j in range(n):
+            total = total + t[j]
+        for j in range(n):
+            delta[j] = a[j] * total - t[j]
+    elif cost == COST_HINGE:
+        k = target_class(t, n)
+        for j in range(n):
+            if j != k and 1 - a[k] + a[j] > 0:
+                delta[j] = 1
+                count = count + 1
+            else:
+                delta[j] = 0
+        delta[k] = -count
+        multiply_derivative_row(delta, a, n, act, param)
+    elif act == ACT_SOFTMAX:  # quadratic through the softmax Jacobian
+        for j in range(n):
+            total = total + a[j] * (a[j] - t[j])
+        for j in range(n):
+            delta[j] = a[j] * ((a[j] - t[j]) - total)
     else:
         for j in range(n):
-            delta[j] = (a[j] - t[j]) * derivative_from_output(a[j], act)
+            delta[j] = (a[j] - t[j]) * derivative_from_output(a[j], act, param)
 
 
 cdef inline double cost_row(const floating* z, const floating* a, const floating* t,
                             Py_ssize_t n, int cost) noexcept nogil:
-    """The cost of one example from its output pre-activation z and output a.
+    """The cost of one example from its output pre-activation z and output a, in double.
 
-    cross-entropy: sum_j softplus(z_j) - y_j z_j  (= -y ln a - (1-y) ln(1-a) for a = sigmoid(z), never
-    log(0)); quadratic: 0.5 * sum_j (a_j - y_j)^2. Accumulated in double, left to right.
+    cross-entropy: sum_j softplus(z_j) - y_j z_j (= -y ln a - (1-y) ln(1-a), never log(0));
+    log-likelihood: sum_j y_j (logsumexp(z) - z_j) (= -ln a_y for one-hot y);
+    quadratic: 0.5 sum_j (a_j - y_j)^2;  hinge: sum_{c != k} max(0, 1 - a_k + a_c).
     """
-    cdef Py_ssize_t j
-    cdef double total = 0, diff
+    cdef Py_ssize_t j, k
+    cdef double total = 0, diff, top, lse, margin
     if cost == COST_CROSS_ENTROPY:
         for j in range(n):
             total += <double>(softplus(z[j]) - t[j] * z[j])
+    elif cost == COST_LOG_LIKELIHOOD:
+        top = z[0]
+        for j in range(1, n):
+            if z[j] > top:
+                top = z[j]
+        lse = 0
+        for j in range(n):
+            lse += exp(<double>z[j] - top)
+        lse = top + log(lse)
+        for j in range(n):
+            total += <double>t[j] * (lse - <double>z[j])
+    elif cost == COST_HINGE:
+        k = target_class(t, n)
+        for j in range(n):
+            if j != k:
+                margin = 1.0 - <double>a[k] + <double>a[j]
+                if margin > 0:
+                    total += margin
     else:
         for j in range(n):
             diff = <double>a[j] - <double>t[j]
@@ -126,13 +256,7 @@ cdef inline double cost_row(const floating* z, const floating* a, const floating
 
 cdef inline Py_ssize_t predicted_class(const floating* a, Py_ssize_t n) noexcept nogil:
     """argmax (first of equal maxima, like numpy.argmax); one output unit: 1 if a > 0.5 else 0."""
-    cdef Py_ssize_t j, best = 0
-    if n == 1:
-        return 1 if a[0] > 0.5 else 0
-    for j in range(1, n):
-        if a[j] > a[best]:
-            best = j
-    return best
+    return target_class(a, n)
 
 
 cdef inline void target_row_from_label(floating* t, Py_ssize_t label, Py_ssize_t n) noexcept nogil:
@@ -149,43 +273,72 @@ cdef inline void target_row_from_label(floating* t, Py_ssize_t label, Py_ssize_t
 # ---------------------------------------------------------------- whole-matrix loops
 
 cdef inline void bias_activation(floating* Z, const floating* bias, Py_ssize_t m, Py_ssize_t n,
-                                 int act, int n_threads) noexcept nogil:
+                                 int act, floating param, int n_threads) noexcept nogil:
     """IN/OUT Z (m, n): sigma(Z + b) row by row; rows in parallel when the work is large."""
     cdef Py_ssize_t i
-    for i in prange(m, schedule="static", num_threads=n_threads,
-                    use_threads_if=n_threads > 1 and m * n >= PARALLEL_MIN_ELEMENTS):
-        bias_activation_row(Z + i * n, bias, n, act)
+    if n_threads > 1 and m * n >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(m, schedule="static", num_threads=n_threads):
+            bias_activation_row(Z + i * n, bias, n, act, param)
+    else:
+        for i in range(m):
+            bias_activation_row(Z + i * n, bias, n, act, param)
 
 
 cdef inline void multiply_derivative(floating* D, const floating* A, Py_ssize_t m, Py_ssize_t n,
-                                     int act, int n_threads) noexcept nogil:
+                                     int act, floating param, int n_threads) noexcept nogil:
     """IN/OUT D (m, n): D * sigma'(z) with sigma'(z) from A (m, n)."""
     cdef Py_ssize_t i
-    for i in prange(m, schedule="static", num_threads=n_threads,
-                    use_threads_if=n_threads > 1 and m * n >= PARALLEL_MIN_ELEMENTS):
-        multiply_derivative_row(D + i * n, A + i * n, n, act)
+    if n_threads > 1 and m * n >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(m, schedule="static", num_threads=n_threads):
+            multiply_derivative_row(D + i * n, A + i * n, n, act, param)
+    else:
+        for i in range(m):
+            multiply_derivative_row(D + i * n, A + i * n, n, act, param)
+
+
+cdef inline void apply_mask(floating* out, const floating* A, const unsigned char* keep,
+                            Py_ssize_t keep_stride, Py_ssize_t m, Py_ssize_t n,
+                            floating scale) noexcept nogil:
+    """OUT out (m, n) = A * (keep ? scale : 0): inverted dropout (out may be A itself)."""
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        for j in range(n):
+            out[i * n + j] = A[i * n + j] * (scale if keep[i * keep_stride + j] else <floating>0)
 
 
 cdef inline void output_delta(floating* D, const floating* A, const floating* T, Py_ssize_t m,
-                              Py_ssize_t n, int act, int cost) noexcept nogil:
+                              Py_ssize_t n, int act, floating param, int cost) noexcept nogil:
     """OUT D (m, n): the output layer's delta for m examples (small: n is the output width)."""
     cdef Py_ssize_t i
     for i in range(m):
-        output_delta_row(D + i * n, A + i * n, T + i * n, n, act, cost)
+        output_delta_row(D + i * n, A + i * n, T + i * n, n, act, param, cost)
+
+
+cdef inline void column_sums(const floating* D, Py_ssize_t m, Py_ssize_t n,
+                             floating* sums) noexcept nogil:
+    """OUT sums (n,) = D.sum(axis=0), accumulated row after row (a fixed order)."""
+    cdef Py_ssize_t i, j
+    for j in range(n):
+        sums[j] = D[j]
+    for i in range(1, m):
+        for j in range(n):
+            sums[j] = sums[j] + D[i * n + j]
 
 
 cdef inline void bias_update(floating* bias, const floating* D, Py_ssize_t m, Py_ssize_t n,
-                             floating scale, floating* column_sums) noexcept nogil:
-    """IN/OUT bias (n,) <- bias - scale * sum over the m rows of D (m, n).
+                             floating scale, floating* scratch) noexcept nogil:
+    """IN/OUT bias (n,) <- bias - scale * sum over the m rows of D (m, n); scratch (n,)."""
+    cdef Py_ssize_t j
+    column_sums(D, m, n, scratch)
+    for j in range(n):
+        bias[j] = bias[j] - scale * scratch[j]
 
-    Column sums are accumulated row after row (a fixed order, whatever the thread count) in the
-    scratch buffer column_sums (n,).
-    """
-    cdef Py_ssize_t i, j
-    for j in range(n):
-        column_sums[j] = D[j]
-    for i in range(1, m):
-        for j in range(n):
-            column_sums[j] = column_sums[j] + D[i * n + j]
-    for j in range(n):
-        bias[j] = bias[j] - scale * column_sums[j]
+
+cdef inline void l1_shrink(floating* W, Py_ssize_t count, floating amount) noexcept nogil:
+    """IN/OUT W <- W - amount * sign(W) (the L1 step; sign(0) = 0)."""
+    cdef Py_ssize_t i
+    for i in range(count):
+        if W[i] > 0:
+            W[i] = W[i] - amount
+        elif W[i] < 0:
+            W[i] = W[i] + amount

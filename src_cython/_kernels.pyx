@@ -8,16 +8,20 @@ from cython cimport floating
 
 from _blas cimport gemm, NoTrans, Trans
 from _elementwise cimport (
-    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, COST_QUADRATIC, COST_CROSS_ENTROPY,
-    PARALLEL_MIN_ELEMENTS, bias_activation, multiply_derivative, output_delta, bias_update,
-    cost_row, predicted_class,
+    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SOFTPLUS,
+    ACT_STEP, ACT_SOFTMAX, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
+    PARALLEL_MIN_ELEMENTS, apply_mask, bias_activation, multiply_derivative, output_delta,
+    bias_update, cost_row, l1_shrink, predicted_class,
 )
 from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
 
 # The codes the Python registries must use (checked by tests/test_kernels.py).
 ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
-                    "relu": ACT_RELU}
-COST_CODES = {"quadratic": COST_QUADRATIC, "cross_entropy": COST_CROSS_ENTROPY}
+                    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU,
+                    "selu": ACT_SELU, "softplus": ACT_SOFTPLUS, "step": ACT_STEP,
+                    "softmax": ACT_SOFTMAX}
+COST_CODES = {"quadratic": COST_QUADRATIC, "cross_entropy": COST_CROSS_ENTROPY,
+              "log_likelihood": COST_LOG_LIKELIHOOD, "hinge": COST_HINGE}
 PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
 
 
@@ -55,33 +59,57 @@ def gemm_rowmajor(bint trans_a, bint trans_b, double alpha, const floating[:, ::
              &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
 
 
-def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act, int n_threads=1):
-    """IN/OUT Z <- sigma(Z + bias) (row-broadcast bias)."""
+def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act,
+                            double param=0.0, int n_threads=1):
+    """IN/OUT Z <- sigma(Z + bias) (row-broadcast bias; softmax: per row)."""
     if bias.shape[0] != Z.shape[1] or Z.shape[0] < 1 or Z.shape[1] < 1 or n_threads < 1:
         raise ValueError("bias must have one entry per column of a non-empty Z; n_threads >= 1")
     with nogil:
-        bias_activation(&Z[0, 0], &bias[0], Z.shape[0], Z.shape[1], act, n_threads)
+        bias_activation(&Z[0, 0], &bias[0], Z.shape[0], Z.shape[1], act, <floating>param,
+                        n_threads)
 
 
 def multiply_derivative_inplace(floating[:, ::1] D, const floating[:, ::1] A, int act,
-                                int n_threads=1):
-    """IN/OUT D <- D * sigma'(z), sigma'(z) from the outputs A."""
+                                double param=0.0, int n_threads=1):
+    """IN/OUT D <- D * sigma'(z), sigma'(z) from the outputs A (elementwise activations)."""
     _check_2d("A", A.shape[0], A.shape[1], D.shape[0], D.shape[1])
-    if D.shape[0] < 1 or D.shape[1] < 1 or n_threads < 1:
-        raise ValueError("D must be non-empty; n_threads >= 1")
+    if D.shape[0] < 1 or D.shape[1] < 1 or n_threads < 1 or act == ACT_SOFTMAX:
+        raise ValueError("D must be non-empty; n_threads >= 1; not for softmax")
     with nogil:
-        multiply_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], act, n_threads)
+        multiply_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], act, <floating>param,
+                            n_threads)
 
 
 def output_delta_into(floating[:, ::1] D, const floating[:, ::1] A, const floating[:, ::1] T,
-                      int act, int cost):
+                      int act, int cost, double param=0.0):
     """OUT D <- dC/dz of the output layer."""
     _check_2d("A", A.shape[0], A.shape[1], D.shape[0], D.shape[1])
     _check_2d("T", T.shape[0], T.shape[1], D.shape[0], D.shape[1])
     if D.shape[0] < 1 or D.shape[1] < 1:
         raise ValueError("D must be non-empty")
     with nogil:
-        output_delta(&D[0, 0], &A[0, 0], &T[0, 0], D.shape[0], D.shape[1], act, cost)
+        output_delta(&D[0, 0], &A[0, 0], &T[0, 0], D.shape[0], D.shape[1], act, <floating>param,
+                     cost)
+
+
+def apply_mask_into(floating[:, ::1] out, const floating[:, ::1] A, const unsigned char[:, ::1] keep,
+                    double scale):
+    """OUT out <- A * (keep ? scale : 0) (inverted dropout)."""
+    _check_2d("out", out.shape[0], out.shape[1], A.shape[0], A.shape[1])
+    _check_2d("keep", keep.shape[0], keep.shape[1], A.shape[0], A.shape[1])
+    if A.shape[0] < 1 or A.shape[1] < 1:
+        raise ValueError("A must be non-empty")
+    with nogil:
+        apply_mask(&out[0, 0], &A[0, 0], &keep[0, 0], keep.shape[1], A.shape[0], A.shape[1],
+                   <floating>scale)
+
+
+def l1_shrink_inplace(floating[::1] W, double amount):
+    """IN/OUT W <- W - amount * sign(W)."""
+    if W.shape[0] < 1:
+        raise ValueError("W must be non-empty")
+    with nogil:
+        l1_shrink(&W[0], W.shape[0], <floating>amount)
 
 
 def bias_update_inplace(floating[::1] bias, const floating[:, ::1] D, double scale):

@@ -1,4 +1,4 @@
-"""The compiled training loop: one call per epoch, one call per predict/evaluate.
+"""The compiled training loop: one call per epoch, one call per predict/evaluate/gradient.
 
 Parameters live in one flat vector `params` in the network's dtype. For layer l (0-based, mapping
 sizes[l] -> sizes[l+1]) it holds W_l, a row-major (sizes[l+1], sizes[l]) matrix, followed by b_l
@@ -6,8 +6,8 @@ sizes[l] -> sizes[l+1]) it holds W_l, a row-major (sizes[l+1], sizes[l]) matrix,
 views into it as `net.weights` / `net.biases`.
 
 Every public function here is called by nnfast/_backend.py with arguments it has already validated
-(shapes, dtypes, contiguity, ranges). The checks below repeat the cheap structural ones before the
-GIL is released, so a wrong call from elsewhere raises instead of reading out of bounds.
+(shapes, dtypes, contiguity, ranges). The checks below repeat the structural ones before the GIL is
+released, so a wrong call from elsewhere raises instead of reading out of bounds.
 """
 
 import numpy as np
@@ -17,19 +17,47 @@ from libc.string cimport memcpy
 
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (
-    bias_activation, multiply_derivative, output_delta, bias_update, bias_activation_row,
-    cost_row, predicted_class, target_row_from_label, activate,
+    ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums, cost_row,
+    l1_shrink, multiply_derivative, output_delta, predicted_class, softmax_row,
+    target_row_from_label,
 )
 
+cdef enum:
+    REG_L2 = 0
+    REG_L1 = 1
 
-cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[::1] activations):
+REGULARIZATION_CODES = {"l2": REG_L2, "l1": REG_L1}
+
+
+ctypedef struct Layout:
+    Py_ssize_t L                 # number of weight layers
+    const Py_ssize_t* sizes      # (L + 1,) units per layer, input first
+    const Py_ssize_t* w_off      # (L,) offset of W_l in params
+    const Py_ssize_t* b_off      # (L,) offset of b_l in params
+    const int* acts              # (L,) activation code of layer l's output
+    const double* act_params     # (L,) its parameter (leaky slope, ELU alpha; else unused)
+    int cost
+
+
+ctypedef struct Dropout:
+    const unsigned char* keep    # this batch's rows of the keep mask (m, stride); NULL: no dropout
+    Py_ssize_t stride            # columns of the mask: all dropped units of a row
+    const Py_ssize_t* col        # (L + 1,) first mask column of layer l's units
+    const double* scale          # (L + 1,) 1 / (1 - p) for hidden layer l, 0 where it has no dropout
+
+
+cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[::1] activations,
+                   const double[::1] act_params):
     """(L, offsets of W_l in params, offsets of b_l): checks params has exactly the sizes' length."""
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0
-    if L < 1 or activations.shape[0] != L:
-        raise ValueError("layout: need len(sizes) >= 2 and one activation per layer")
+    if L < 1 or activations.shape[0] != L or act_params.shape[0] != L:
+        raise ValueError("layout: need len(sizes) >= 2 and one activation (and parameter) per layer")
     for l in range(L + 1):
         if sizes[l] < 1 or sizes[l] > 2147483647:
             raise ValueError("layout: layer sizes must be in [1, 2**31)")
+    for l in range(L - 1):
+        if activations[l] == ACT_SOFTMAX:
+            raise ValueError("layout: softmax is for the output layer only")
     w_off = np.empty(L, dtype=np.intp)
     b_off = np.empty(L, dtype=np.intp)
     for l in range(L):
@@ -40,6 +68,20 @@ cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[:
     if n_params != pos:
         raise ValueError(f"layout: params has {n_params} values, the sizes need {pos}")
     return L, w_off, b_off
+
+
+cdef Layout _make_layout(Py_ssize_t L, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
+                         const Py_ssize_t[::1] b_off, const int[::1] activations,
+                         const double[::1] act_params, int cost):
+    cdef Layout net
+    net.L = L
+    net.sizes = &sizes[0]
+    net.w_off = &w_off[0]
+    net.b_off = &b_off[0]
+    net.acts = &activations[0]
+    net.act_params = &act_params[0]
+    net.cost = cost
+    return net
 
 
 cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_cols,
@@ -59,75 +101,175 @@ cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_co
         raise ValueError(f"targets must be ({n_rows}, {n_out}), got ({t_rows}, {t_cols})")
 
 
+cdef void _fill_targets(floating* T, const floating[:, ::1] targets, const Py_ssize_t[::1] labels,
+                        const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n_out) noexcept nogil:
+    """OUT T (m, n_out): the target rows of the given data rows (one-hot rows from labels)."""
+    cdef Py_ssize_t i
+    for i in range(m):
+        if labels.shape[0] > 0:
+            target_row_from_label(T + i * n_out, labels[rows[i]], n_out)
+        else:
+            memcpy(T + i * n_out, &targets[rows[i], 0], n_out * sizeof(floating))
+
+
+cdef void _batch(const Layout* net, const Dropout* drop, floating* P, floating* G,
+                 const floating* A0, const floating* T, Py_ssize_t m, floating* buf,
+                 const Py_ssize_t* a_off, const Py_ssize_t* in_off, const Py_ssize_t* d_off,
+                 floating* scratch, double eta, double lmbda_over_n, int regularization,
+                 int n_threads) noexcept nogil:
+    """Forward and backward pass of m examples (A0 their inputs, T their targets).
+
+    G == NULL: take the SGD step on P (the book's network2, with the regularisation's weight step):
+        L2: W <- (1 - eta*lmbda/n) W - (eta/m) D^T A   (one GEMM, beta = the decay factor)
+        L1: W <- W - (eta*lmbda/n) sign(W), then W <- W - (eta/m) D^T A
+        b <- b - (eta/m) sum of the rows of D
+    G != NULL: write the summed gradients of the examples' costs into G (the layout of P).
+    Workspace in buf: A_l (outputs) at a_off[l], the inputs of layer l after dropout at in_off[l]
+    (= a_off[l] where layer l has no dropout), the deltas D_l at d_off[l].
+    """
+    cdef Py_ssize_t L = net.L, l
+    cdef const Py_ssize_t* sizes = net.sizes
+    cdef int fan_in, fan_out
+    cdef const floating* inp = A0
+    cdef floating* Dl
+    cdef floating step = <floating>(eta / <double>m)
+    cdef floating beta
+    # forward: A_{l+1} = sigma(inp W_l^T + b_l); inp of the next layer = A_{l+1} after dropout
+    for l in range(L):
+        fan_in = <int>sizes[l]
+        fan_out = <int>sizes[l + 1]
+        gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, inp, fan_in,
+                   P + net.w_off[l], fan_in, <floating>0, buf + a_off[l + 1], fan_out, n_threads)
+        bias_activation(buf + a_off[l + 1], P + net.b_off[l], m, fan_out, net.acts[l],
+                        <floating>net.act_params[l], n_threads)
+        if l + 1 < L:
+            if drop.keep != NULL and drop.scale[l + 1] != 0:
+                apply_mask(buf + in_off[l + 1], buf + a_off[l + 1], drop.keep + drop.col[l + 1],
+                           drop.stride, m, fan_out, <floating>drop.scale[l + 1])
+            inp = buf + in_off[l + 1]
+    # backward: delta_L (BP1); per layer, last first: the delta below with the old W_l (BP2),
+    # then the gradients (BP3, BP4) or the update of b_l and W_l
+    output_delta(buf + d_off[L], buf + a_off[L], T, m, sizes[L], net.acts[L - 1],
+                 <floating>net.act_params[L - 1], net.cost)
+    for l in range(L - 1, -1, -1):
+        fan_in = <int>sizes[l]
+        fan_out = <int>sizes[l + 1]
+        Dl = buf + d_off[l + 1]
+        inp = A0 if l == 0 else buf + in_off[l]
+        if l > 0:
+            gemm_split(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
+                       P + net.w_off[l], fan_in, <floating>0, buf + d_off[l], fan_in, n_threads)
+            multiply_derivative(buf + d_off[l], buf + a_off[l], m, fan_in, net.acts[l - 1],
+                                <floating>net.act_params[l - 1], n_threads)
+            if drop.keep != NULL and drop.scale[l] != 0:
+                apply_mask(buf + d_off[l], buf + d_off[l], drop.keep + drop.col[l], drop.stride,
+                           m, fan_in, <floating>drop.scale[l])
+        if G != NULL:
+            column_sums(Dl, m, fan_out, G + net.b_off[l])
+            gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, <floating>1, Dl, fan_out,
+                       inp, fan_in, <floating>0, G + net.w_off[l], fan_in, n_threads)
+            continue
+        bias_update(P + net.b_off[l], Dl, m, fan_out, step, scratch)
+        if regularization == REG_L1:
+            l1_shrink(P + net.w_off[l], <Py_ssize_t>fan_out * fan_in,
+                      <floating>(eta * lmbda_over_n))
+            beta = 1
+        else:
+            beta = <floating>(1.0 - eta * lmbda_over_n)
+        gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
+                   inp, fan_in, beta, P + net.w_off[l], fan_in, n_threads)
+
+
+cdef tuple _batch_workspace(const Py_ssize_t[::1] sizes, Py_ssize_t rows, const double[::1] scale,
+                            object dtype):
+    """(buffer, a_off, in_off, d_off, scratch offset, T offset) for batches of up to `rows`."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, widest = 0
+    a_off = np.zeros(L + 1, dtype=np.intp)
+    in_off = np.zeros(L + 1, dtype=np.intp)
+    d_off = np.zeros(L + 1, dtype=np.intp)
+    for l in range(L + 1):
+        a_off[l] = total
+        in_off[l] = total
+        total += rows * sizes[l]
+        widest = max(widest, sizes[l])
+    for l in range(1, L):
+        if scale[l] != 0:
+            in_off[l] = total
+            total += rows * sizes[l]
+    for l in range(1, L + 1):
+        d_off[l] = total
+        total += rows * sizes[l]
+    t_off = total
+    total += rows * sizes[L]
+    s_off = total
+    total += widest
+    return np.zeros(total, dtype=dtype), a_off, in_off, d_off, s_off, t_off
+
+
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-                int cost, const floating[:, ::1] X, const floating[:, ::1] targets,
-                const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order,
-                Py_ssize_t batch_size, double eta, double lmbda, Py_ssize_t n_train,
-                int n_threads):
-    """One epoch of mini-batch SGD with L2 weight decay, in place on params, without the GIL.
+                const double[::1] act_params, int cost, const floating[:, ::1] X,
+                const floating[:, ::1] targets, const Py_ssize_t[::1] labels,
+                const Py_ssize_t[::1] order, Py_ssize_t batch_size, double eta, double lmbda,
+                Py_ssize_t n_train, int regularization, const unsigned char[:, ::1] keep,
+                const Py_ssize_t[::1] keep_col, const double[::1] keep_scale, int n_threads):
+    """One epoch of mini-batch SGD, in place on params, without the GIL.
 
     IN  X (n, n_in); targets (n, n_out) or, when labels (n,) is non-empty, targets is (0, n_out)
         and the labels give one-hot rows; order (n,): the permutation of rows for this epoch;
         mini-batches are its consecutive slices of batch_size, the last one possibly shorter.
-    OUT params, updated batch by batch (the book's network2):
-        W <- (1 - eta*lmbda/n_train) W - (eta/m) sum_x delta_x a_x^T    (one GEMM, beta = decay)
-        b <- b - (eta/m) sum_x delta_x
+        Dropout: keep (n, H) uint8, row r for the r-th example of the epoch; hidden layer l's units
+        are columns keep_col[l]:keep_col[l] + sizes[l], kept units scaled by keep_scale[l]
+        (0: no dropout on l; keep may be (0, 0) when no layer drops).
+    OUT params, updated batch by batch (see _batch).
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
     cdef Py_ssize_t L = L_obj
-    cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
-    cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L]
+    cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L], i, l, start, m
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     if order.shape[0] != n:
         raise ValueError("order must be a permutation of the rows of X")
     if batch_size < 1 or n_train < 1 or n_threads < 1:
         raise ValueError("batch_size, n_train and n_threads must be >= 1")
-    cdef Py_ssize_t i, l, start, m, widest = 0
+    if regularization != REG_L2 and regularization != REG_L1:
+        raise ValueError(f"unknown regularization code {regularization}")
     for i in range(n):
         if order[i] < 0 or order[i] >= n:
             raise ValueError(f"order[{i}] = {order[i]} is not a row of X")
-    cdef bint use_labels = labels.shape[0] > 0
+    if keep_col.shape[0] != L + 1 or keep_scale.shape[0] != L + 1:
+        raise ValueError("keep_col and keep_scale need one entry per layer (input and output too)")
+    cdef bint any_dropout = False
+    for l in range(L + 1):
+        if keep_scale[l] != 0:
+            if l == 0 or l == L or keep_scale[l] < 1:
+                raise ValueError("dropout applies to hidden layers only, with scale 1/(1-p) >= 1")
+            if keep.shape[0] != n or keep_col[l] < 0 or keep_col[l] + sizes[l] > keep.shape[1]:
+                raise ValueError(f"keep must be ({n}, >= {keep_col[l] + sizes[l]}) for layer {l}")
+            any_dropout = True
     batch_size = min(batch_size, n)
 
-    # Workspace: activations A_0..A_L and deltas D_1..D_L, each (batch_size, sizes[l]); targets T;
-    # column-sum scratch. A_0 is the gathered input batch.
-    a_off_arr = np.empty(L + 1, dtype=np.intp)
-    d_off_arr = np.empty(L + 1, dtype=np.intp)
-    cdef Py_ssize_t[::1] a_off = a_off_arr, d_off = d_off_arr
-    cdef Py_ssize_t total = 0
-    for l in range(L + 1):
-        a_off[l] = total
-        total += batch_size * sizes[l]
-        widest = max(widest, sizes[l])
-    for l in range(1, L + 1):
-        d_off[l] = total
-        total += batch_size * sizes[l]
-    d_off[0] = -1
-    cdef Py_ssize_t t_off = total
-    total += batch_size * n_out
-    cdef Py_ssize_t s_off = total
-    total += widest
-    work_arr = np.zeros(total, dtype=np.float32 if floating is float else np.float64)
+    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
+    cdef Dropout drop
+    drop.keep = NULL
+    drop.stride = keep.shape[1]
+    drop.col = &keep_col[0]
+    drop.scale = &keep_scale[0]
+    work_arr, a_off_arr, in_off_arr, d_off_arr, s_off, t_off = _batch_workspace(
+        sizes, batch_size, keep_scale, np.float32 if floating is float else np.float64)
     cdef floating[::1] work = work_arr
-
-    cdef floating* P = &params[0]
-    cdef floating* buf = &work[0]  # the workspace (not the weights: those live in P)
-    cdef floating* T = buf + t_off
-    cdef const floating* A0
-    cdef const floating* Aprev
-    cdef floating* Dl
+    cdef const Py_ssize_t[::1] a_off = a_off_arr, in_off = in_off_arr, d_off = d_off_arr
+    cdef floating* buf = &work[0]
+    cdef floating* T = buf + <Py_ssize_t>t_off
+    cdef floating* scratch = buf + <Py_ssize_t>s_off
     cdef const floating* x0 = &X[0, 0]
-    cdef floating decay = <floating>(1.0 - eta * lmbda / <double>n_train)
-    cdef floating step
+    cdef const floating* A0
     cdef bint consecutive
-    cdef int fan_in, fan_out
+    cdef double lmbda_over_n = lmbda / <double>n_train
 
     start = 0
     with nogil:
         while start < n:
             m = min(batch_size, n - start)
-            step = <floating>(eta / <double>m)
-            # -- gather the batch (consecutive rows are used in place, no copy)
+            # gather the batch (consecutive rows are used in place, no copy)
             consecutive = True
             for i in range(1, m):
                 if order[start + i] != order[start] + i:
@@ -138,89 +280,99 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             else:
                 A0 = buf + a_off[0]
                 for i in range(m):
-                    memcpy(buf + a_off[0] + i * n_in, x0 + order[start + i] * n_in, n_in * sizeof(floating))
-            for i in range(m):
-                if use_labels:
-                    target_row_from_label(T + i * n_out, labels[order[start + i]], n_out)
-                else:
-                    memcpy(T + i * n_out, &targets[order[start + i], 0], n_out * sizeof(floating))
-            # -- forward: A_{l+1} = sigma(A_l W_l^T + b_l)
-            Aprev = A0
-            for l in range(L):
-                fan_in = <int>sizes[l]
-                fan_out = <int>sizes[l + 1]
-                gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, Aprev, fan_in,
-                           P + w_off[l], fan_in, <floating>0, buf + a_off[l + 1], fan_out, n_threads)
-                bias_activation(buf + a_off[l + 1], P + b_off[l], m, fan_out, activations[l],
-                                n_threads)
-                Aprev = buf + a_off[l + 1]
-            # -- backward: delta_L, then for each layer (last first) the delta of the layer below
-            #    (with the old W_l), then the updates of b_l and W_l.
-            output_delta(buf + d_off[L], buf + a_off[L], T, m, n_out, activations[L - 1], cost)
-            for l in range(L - 1, -1, -1):
-                fan_in = <int>sizes[l]
-                fan_out = <int>sizes[l + 1]
-                Dl = buf + d_off[l + 1]
-                Aprev = A0 if l == 0 else buf + a_off[l]
-                if l > 0:
-                    gemm_split(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
-                               P + w_off[l], fan_in, <floating>0, buf + d_off[l], fan_in, n_threads)
-                    multiply_derivative(buf + d_off[l], Aprev, m, fan_in, activations[l - 1],
-                                        n_threads)
-                bias_update(P + b_off[l], Dl, m, fan_out, step, buf + s_off)
-                gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
-                           Aprev, fan_in, decay, P + w_off[l], fan_in, n_threads)
+                    memcpy(buf + a_off[0] + i * n_in, x0 + order[start + i] * n_in,
+                           n_in * sizeof(floating))
+            _fill_targets(T, targets, labels, &order[start], m, n_out)
+            if any_dropout:
+                drop.keep = &keep[start, 0]
+            _batch(&net, &drop, &params[0], NULL, A0, T, m, buf, &a_off[0], &in_off[0],
+                   &d_off[0], scratch, eta, lmbda_over_n, regularization, n_threads)
             start += m
 
 
-cdef void _forward_chunk(const floating* P, const Py_ssize_t[::1] sizes,
-                         const int[::1] activations, const Py_ssize_t[::1] w_off,
-                         const Py_ssize_t[::1] b_off, const floating* X, Py_ssize_t m,
+def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
+             const double[::1] act_params, int cost, const floating[:, ::1] X,
+             const floating[:, ::1] targets, const Py_ssize_t[::1] labels, floating[::1] grad,
+             int n_threads):
+    """OUT grad (the layout of params): the gradient of the summed cost of all rows of X (BP1-BP4),
+    by the same code as a training step, without dropout or regularisation."""
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
+    cdef Py_ssize_t L = L_obj, n = X.shape[0], i
+    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    if grad.shape[0] != params.shape[0] or n_threads < 1:
+        raise ValueError("grad must have the length of params; n_threads >= 1")
+    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
+    no_dropout = np.zeros(L + 1, dtype=np.float64)
+    cdef const double[::1] scale = no_dropout
+    cdef Dropout drop
+    drop.keep = NULL
+    drop.stride = 0
+    drop.col = NULL
+    drop.scale = &scale[0]
+    work_arr, a_off_arr, in_off_arr, d_off_arr, s_off, t_off = _batch_workspace(
+        sizes, n, scale, np.float32 if floating is float else np.float64)
+    cdef floating[::1] work = work_arr
+    cdef const Py_ssize_t[::1] a_off = a_off_arr, in_off = in_off_arr, d_off = d_off_arr
+    rows_arr = np.arange(n, dtype=np.intp)
+    cdef const Py_ssize_t[::1] rows = rows_arr
+    cdef floating* buf = &work[0]
+    cdef floating* T = buf + <Py_ssize_t>t_off
+    cdef floating* scratch = buf + <Py_ssize_t>s_off
+    with nogil:
+        _fill_targets(T, targets, labels, &rows[0], n, sizes[L])
+        # P is only read when G is given
+        _batch(&net, &drop, <floating*>&params[0], &grad[0], &X[0, 0], T, n, buf, &a_off[0],
+               &in_off[0], &d_off[0], scratch, 0.0, 0.0, REG_L2, n_threads)
+
+
+cdef void _forward_chunk(const Layout* net, const floating* P, const floating* X, Py_ssize_t m,
                          floating* buf_a, floating* buf_b, floating* last,
                          int n_threads) noexcept nogil:
     """Run m rows of X through every layer; the last layer's A W^T (no bias, no activation) goes to
-    `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l
+    `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b. No dropout (inverted
+    dropout needs no rescaling at inference)."""
+    cdef Py_ssize_t L = net.L, l
     cdef const floating* src = X
     cdef floating* dst
     cdef int fan_in, fan_out
     for l in range(L):
-        fan_in = <int>sizes[l]
-        fan_out = <int>sizes[l + 1]
+        fan_in = <int>net.sizes[l]
+        fan_out = <int>net.sizes[l + 1]
         dst = last if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
         gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, src, fan_in,
-                   P + w_off[l], fan_in, <floating>0, dst, fan_out, n_threads)
+                   P + net.w_off[l], fan_in, <floating>0, dst, fan_out, n_threads)
         if l < L - 1:
-            bias_activation(dst, P + b_off[l], m, fan_out, activations[l], n_threads)
+            bias_activation(dst, P + net.b_off[l], m, fan_out, net.acts[l],
+                            <floating>net.act_params[l], n_threads)
         src = dst
 
 
 cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, Py_ssize_t chunk, Py_ssize_t n,
                           int n_threads, object dtype):
     """(scratch, half, chunk) for _forward_chunk over n rows: two (chunk, widest hidden) halves, then
-    (chunk, n_out); chunk is checked and capped at n."""
+    (chunk, n_out) twice; chunk is checked and capped at n."""
     cdef Py_ssize_t l, widest = 1
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
     chunk = min(chunk, n)
     for l in range(1, sizes.shape[0] - 1):
         widest = max(widest, sizes[l])
-    scratch = np.empty(2 * chunk * widest + chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
+    scratch = np.empty(2 * chunk * widest + 2 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
     return scratch, chunk * widest, chunk
 
 
 def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
-                const int[::1] activations, const floating[:, ::1] X, floating[:, ::1] out,
-                Py_ssize_t chunk, int n_threads):
+                const int[::1] activations, const double[::1] act_params,
+                const floating[:, ::1] X, floating[:, ::1] out, Py_ssize_t chunk, int n_threads):
     """OUT out (n, n_out) = the network's output for every row of X, in chunks of rows, no GIL."""
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
     cdef Py_ssize_t L = L_obj
-    cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m
     if n < 1 or X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != n_out:
         raise ValueError("feedforward: X must be (n >= 1, n_in) and out (n, n_out)")
     work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
                                            np.float32 if floating is float else np.float64)
+    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, 0)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
@@ -229,55 +381,60 @@ def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(P, sizes, activations, w_off, b_off, &X[start, 0], m, buf, buf + h,
-                           &out[start, 0], n_threads)
-            bias_activation(&out[start, 0], P + b_off[L - 1], m, n_out, activations[L - 1],
-                            n_threads)
+            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, &out[start, 0], n_threads)
+            bias_activation(&out[start, 0], P + net.b_off[L - 1], m, n_out, net.acts[L - 1],
+                            <floating>net.act_params[L - 1], n_threads)
             start += m
 
 
 def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-             int cost, const floating[:, ::1] X, const floating[:, ::1] targets,
-             const Py_ssize_t[::1] labels, Py_ssize_t chunk, int n_threads):
+             const double[::1] act_params, int cost, const floating[:, ::1] X,
+             const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
+             int n_threads):
     """(sum of the per-example costs, number of correctly classified rows), in one pass, no GIL.
 
     Targets as in train_epoch. Correct: predicted class == label, or == the class of the target row
     (argmax, or > 0.5 with one output unit). The cost is summed in double, row after row.
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
     cdef Py_ssize_t L = L_obj
-    cdef Py_ssize_t[::1] w_off = w_off_arr, b_off = b_off_arr
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m, i, j, label
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
                                            np.float32 if floating is float else np.float64)
+    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
-    cdef floating* Z = buf + 2 * h
-    cdef floating* a_row
+    cdef floating* Z = buf + 2 * h             # (chunk, n_out) pre-activations
+    cdef floating* A = Z + chunk * n_out       # (chunk, n_out) outputs
     cdef const floating* P = &params[0]
-    cdef const floating* bias = P + b_off[L - 1]
-    cdef int out_act = activations[L - 1]
+    cdef const floating* bias = P + net.b_off[L - 1]
+    cdef int out_act = net.acts[L - 1]
+    cdef floating out_param = <floating>net.act_params[L - 1]
     cdef bint use_labels = labels.shape[0] > 0
     cdef double total = 0
     cdef Py_ssize_t correct = 0
     t_arr = np.empty(n_out, dtype=np.float32 if floating is float else np.float64)
-    a_arr = np.empty(n_out, dtype=np.float32 if floating is float else np.float64)
-    cdef floating[::1] t_view = t_arr, a_view = a_arr
+    cdef floating[::1] t_view = t_arr
     cdef floating* t_row = &t_view[0]
     cdef const floating* target
-    a_row = &a_view[0]
+    cdef floating* z_row
+    cdef floating* a_row
     start = 0
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(P, sizes, activations, w_off, b_off, &X[start, 0], m, buf, buf + h, Z,
-                           n_threads)
+            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, Z, n_threads)
             for i in range(m):
+                z_row = Z + i * n_out
+                a_row = A + i * n_out
                 for j in range(n_out):
-                    Z[i * n_out + j] = Z[i * n_out + j] + bias[j]
-                    a_row[j] = activate(Z[i * n_out + j], out_act)
+                    z_row[j] = z_row[j] + bias[j]
+                    a_row[j] = z_row[j] if out_act == ACT_SOFTMAX else activate(z_row[j], out_act,
+                                                                                out_param)
+                if out_act == ACT_SOFTMAX:
+                    softmax_row(a_row, n_out)
                 if use_labels:
                     label = labels[start + i]
                     target_row_from_label(t_row, label, n_out)
@@ -285,7 +442,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
                 else:
                     target = &targets[start + i, 0]
                     label = predicted_class(target, n_out)
-                total += cost_row(Z + i * n_out, a_row, target, n_out, cost)
+                total += cost_row(z_row, a_row, target, n_out, cost)
                 if predicted_class(a_row, n_out) == label:
                     correct += 1
             start += m

@@ -133,7 +133,7 @@ def test_help_and_version(capsys):
     (["train", "--layers", "784,30,3"], "end with 10"),
     (["train", "--activation", "swish"], "unknown activation 'swish'"),
     (["train", "--activation", "relu,relu,relu"], "activation"),
-    (["train", "--cost", "hinge"], "unknown cost 'hinge'"),
+    (["train", "--cost", "hinge-ish"], "unknown cost 'hinge-ish'"),
     (["train", "--activation", "relu"], "needs a 'sigmoid' output layer"),
     (["train", "--epochs", "0"], "--epochs"),
     (["train", "--epochs", "two"], "invalid int value"),

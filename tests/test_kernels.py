@@ -8,6 +8,19 @@ from nnfast.activations import ACTIVATIONS
 from nnfast.costs import COSTS
 from nnfast.reference.sgd import predicted_classes
 
+
+def test_apply_mask_and_l1_shrink_match_numpy():
+    rng = np.random.default_rng(10)
+    A = rng.standard_normal((7, 9))
+    keep = (rng.random((7, 9)) > 0.3).astype(np.uint8)
+    out = np.empty_like(A)
+    K.apply_mask_into(out, A, keep, 1 / 0.7)
+    np.testing.assert_array_equal(out, A * (keep.astype(float) * (1 / 0.7)))
+    W = np.array([-2.0, -1e-3, 0.0, 1e-3, 3.0])
+    expected = W - 0.5 * np.sign(W)
+    K.l1_shrink_inplace(W, 0.5)
+    np.testing.assert_array_equal(W, expected)
+
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-6, atol=1e-6)}
 DTYPES = [np.float64, np.float32]
 
@@ -17,7 +30,7 @@ def rand(rng, *shape, dtype=np.float64, scale=1.0):
 
 
 def test_registry_codes_match_compiled_codes():
-    assert {name: a.code for name, a in ACTIVATIONS.items()} == K.ACTIVATION_CODES
+    assert {name: a.code for name, a in ACTIVATIONS.items() if name == a.name} == K.ACTIVATION_CODES
     assert {name: c.code for name, c in COSTS.items()} == K.COST_CODES
 
 
@@ -50,7 +63,7 @@ def test_bias_activation_matches_numpy(dtype, name, n_threads, rows):
     rng = np.random.default_rng(2)
     Z, b = rand(rng, rows, 129, dtype=dtype, scale=8), rand(rng, 129, dtype=dtype)
     expected = activation.function(Z + b)
-    K.bias_activation_inplace(Z, b, activation.code, n_threads)
+    K.bias_activation_inplace(Z, b, activation.code, activation.param, n_threads)
     np.testing.assert_allclose(Z, expected, **TOL[dtype])
 
 
@@ -59,13 +72,16 @@ def test_sigmoid_is_stable_for_huge_inputs(dtype):
     Z = np.array([[-1e4, -800.0, -50.0, 0.0, 50.0, 800.0, 1e4]], dtype=dtype)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         expected = ACTIVATIONS["sigmoid"].function(Z.copy())
-    K.bias_activation_inplace(Z, np.zeros(Z.shape[1], dtype), ACTIVATIONS["sigmoid"].code)
+    K.bias_activation_inplace(Z, np.zeros(Z.shape[1], dtype), ACTIVATIONS["sigmoid"].code, 0.0)
     assert np.all(np.isfinite(Z)) and Z[0, 0] == 0 and Z[0, -1] == 1 and Z[0, 3] == 0.5
     np.testing.assert_allclose(Z, expected, **TOL[dtype])
 
 
+ELEMENTWISE = sorted(name for name, a in ACTIVATIONS.items() if not a.rowwise)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("name", ELEMENTWISE)
 @pytest.mark.parametrize("rows", [4, 300])
 def test_multiply_derivative_matches_numpy(dtype, name, rows):
     activation = ACTIVATIONS[name]
@@ -73,19 +89,45 @@ def test_multiply_derivative_matches_numpy(dtype, name, rows):
     A = activation.function(rand(rng, rows, 130, dtype=dtype, scale=3))
     D = rand(rng, rows, 130, dtype=dtype)
     expected = D * activation.derivative(A)
-    K.multiply_derivative_inplace(D, A, activation.code, 2)
+    K.multiply_derivative_inplace(D, A, activation.code, activation.param, 2)
     np.testing.assert_allclose(D, expected, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cost_name", sorted(COSTS))
-def test_output_delta_matches_numpy(dtype, cost_name):
-    cost, activation = COSTS[cost_name], ACTIVATIONS["sigmoid"]
+@pytest.mark.parametrize("param", [0.05, 0.7, 2.5])
+def test_parametric_activations_match_numpy(dtype, param):
+    from nnfast.activations import elu, leaky_relu
+
+    rng = np.random.default_rng(9)
+    for activation in (leaky_relu(param), elu(param)):
+        Z, b = rand(rng, 5, 40, dtype=dtype, scale=4), rand(rng, 40, dtype=dtype)
+        A = activation.function(Z + b)
+        K.bias_activation_inplace(Z, b, activation.code, activation.param)
+        np.testing.assert_allclose(Z, A, **TOL[dtype])
+        D = rand(rng, 5, 40, dtype=dtype)
+        expected = D * activation.derivative(A)
+        K.multiply_derivative_inplace(D, A, activation.code, activation.param)
+        np.testing.assert_allclose(D, expected, **TOL[dtype])
+
+
+VALID_PAIRS = [("quadratic", "sigmoid"), ("quadratic", "tanh"), ("quadratic", "identity"),
+               ("quadratic", "softmax"), ("quadratic", "elu"), ("cross_entropy", "sigmoid"),
+               ("log_likelihood", "softmax"), ("hinge", "identity"), ("hinge", "tanh"),
+               ("hinge", "leaky_relu")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cost_name,act_name", VALID_PAIRS)
+@pytest.mark.parametrize("one_hot_targets", [True, False])
+def test_output_delta_matches_numpy(dtype, cost_name, act_name, one_hot_targets):
+    cost, activation = COSTS[cost_name], ACTIVATIONS[act_name]
     rng = np.random.default_rng(4)
     A = activation.function(rand(rng, 6, 10, dtype=dtype))
     T = rng.random((6, 10)).astype(dtype)
+    if one_hot_targets:
+        T = np.eye(10, dtype=dtype)[rng.integers(0, 10, 6)]
     D = np.empty_like(A)
-    K.output_delta_into(D, A, T, activation.code, cost.code)
+    K.output_delta_into(D, A, T, activation.code, cost.code, activation.param)
     np.testing.assert_allclose(D, cost.delta(A, T, activation), **TOL[dtype])
 
 
@@ -99,13 +141,15 @@ def test_bias_update_matches_numpy(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cost_name", sorted(COSTS))
-def test_cost_rows_match_numpy(dtype, cost_name):
+@pytest.mark.parametrize("cost_name,act_name", VALID_PAIRS)
+def test_cost_rows_match_numpy(dtype, cost_name, act_name):
     cost = COSTS[cost_name]
     rng = np.random.default_rng(6)
     Z = rand(rng, 8, 10, dtype=dtype, scale=30)  # saturated outputs too
-    A = ACTIVATIONS["sigmoid"].function(Z)
+    A = ACTIVATIONS[act_name].function(Z)
     T = (rng.random((8, 10)) > 0.5).astype(dtype)
+    if cost_name == "log_likelihood":
+        T = np.eye(10, dtype=dtype)[rng.integers(0, 10, 8)]
     got = K.cost_rows(Z, A, T, cost.code)
     np.testing.assert_allclose(got, cost.per_example(Z, A, T), rtol=1e-12 if dtype == np.float64 else 1e-5)
     assert np.all(np.isfinite(got))

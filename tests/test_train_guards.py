@@ -8,14 +8,17 @@ from nnfast import _train
 
 SIZES = np.array([4, 3, 2], dtype=np.intp)
 CODES = np.array([1, 1], dtype=np.intc)
+PARAMS = np.zeros(2)
 N_PARAMS = 3 * 4 + 3 + 2 * 3 + 2
+NO_DROPOUT = dict(keep=np.empty((0, 0), dtype=np.uint8), keep_col=np.zeros(3, dtype=np.intp),
+                  keep_scale=np.zeros(3))
 
 
 def args(**overrides):
-    a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, cost=1, X=np.zeros((5, 4)),
-             targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
+    a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, act_params=PARAMS, cost=1,
+             X=np.zeros((5, 4)), targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
              order=np.arange(5, dtype=np.intp), batch_size=2, eta=0.1, lmbda=0.0, n_train=5,
-             n_threads=1)
+             regularization=0, **NO_DROPOUT, n_threads=1)
     a.update(overrides)
     return a
 
@@ -47,6 +50,14 @@ def test_valid_call_runs():
     (dict(order=np.array([0, 1, 2, 3, -1], dtype=np.intp)), "not a row"),
     (dict(batch_size=0), ">= 1"),
     (dict(n_threads=0), ">= 1"),
+    (dict(regularization=7), "regularization"),
+    (dict(act_params=np.zeros(1)), "layout"),
+    (dict(activations=np.array([9, 1], dtype=np.intc)), "softmax is for the output layer"),
+    (dict(keep_scale=np.array([0.0, 2.0, 0.0])), "keep must be"),
+    (dict(keep_scale=np.array([2.0, 0.0, 0.0])), "hidden layers only"),
+    (dict(keep_scale=np.array([0.0, 0.5, 0.0]), keep=np.ones((5, 3), dtype=np.uint8)), "hidden layers only"),
+    (dict(keep_scale=np.array([0.0, 2.0, 0.0]), keep=np.ones((5, 2), dtype=np.uint8)), "keep must be"),
+    (dict(keep_col=np.zeros(2, dtype=np.intp)), "one entry per layer"),
 ])
 def test_bad_train_epoch_arguments_raise(overrides, match):
     params = args(**overrides)["params"]
@@ -64,12 +75,15 @@ def test_mixed_dtypes_are_refused():
 def test_feedforward_and_evaluate_check_shapes():
     params = np.zeros(N_PARAMS)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
     with pytest.raises(ValueError, match="outside"):
-        _train.evaluate(params, SIZES, CODES, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.evaluate(params, SIZES, CODES, PARAMS, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.array([0, 5, 1], dtype=np.intp), 16, 1)
+    with pytest.raises(ValueError, match="grad must"):
+        _train.gradient(params, SIZES, CODES, PARAMS, 1, np.zeros((3, 4)), np.empty((0, 2)),
+                        np.zeros(3, dtype=np.intp), np.zeros(N_PARAMS - 1), 1)
     out = np.empty((3, 2))
-    _train.feedforward(params, SIZES, CODES, np.zeros((3, 4)), out, 2, 1)
+    _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), out, 2, 1)
     np.testing.assert_array_equal(out, 0.5)  # zero weights and biases: sigmoid(0) everywhere

@@ -3,9 +3,14 @@
 Conventions: X holds one example per row; W_l has shape (n_out, n_in) and b_l shape (n_out,), so a
 layer computes z = a_prev @ W.T + b. Y holds one target row per example. Parameters are updated in
 place (they are views into the network's parameter vector).
+
+Dropout: `masks[l]` (for hidden layer l = 1 .. L-1, else None) holds, per example, 0 for a dropped
+unit and 1/(1-p) for a kept one (inverted dropout: nothing to rescale at inference).
 """
 
 import numpy as np
+
+from ..costs import target_classes
 
 
 def one_hot(labels, n_out, dtype):
@@ -17,55 +22,71 @@ def one_hot(labels, n_out, dtype):
     return Y
 
 
-def feedforward(weights, biases, activations, X):
-    """The outputs of every layer, input first, and the output layer's pre-activation z."""
-    outputs = [X]
-    for W, b, activation in zip(weights, biases, activations):
-        z = outputs[-1] @ W.T + b
-        outputs.append(activation.function(z))
-    return outputs, z
+def feedforward(weights, biases, activations, X, masks=None):
+    """(outputs, inputs, z): each layer's output (input layer first), what each layer fed the next
+    (the output after dropout), and the output layer's pre-activation z."""
+    outputs, inputs = [X], [X]
+    for l, (W, b, activation) in enumerate(zip(weights, biases, activations), start=1):
+        z = inputs[-1] @ W.T + b
+        a = activation.function(z)
+        outputs.append(a)
+        dropped = masks is not None and l < len(weights) and masks[l] is not None
+        inputs.append(a * masks[l] if dropped else a)
+    return outputs, inputs, z
 
 
-def backprop(weights, biases, activations, cost, X, Y):
+def backprop(weights, biases, activations, cost, X, Y, masks=None):
     """Gradients of the summed cost of the batch (X, Y): the book's four equations BP1-BP4."""
-    outputs, z = feedforward(weights, biases, activations, X)
+    outputs, inputs, z = feedforward(weights, biases, activations, X, masks)
     delta = cost.delta(outputs[-1], Y, activations[-1])  # BP1
     nabla_w = [None] * len(weights)
     nabla_b = [None] * len(weights)
     for l in reversed(range(len(weights))):
         nabla_b[l] = delta.sum(axis=0)  # BP3, summed over the batch
-        nabla_w[l] = delta.T @ outputs[l]  # BP4
+        nabla_w[l] = delta.T @ inputs[l]  # BP4
         if l > 0:
             delta = (delta @ weights[l]) * activations[l - 1].derivative(outputs[l])  # BP2
+            if masks is not None and masks[l] is not None:
+                delta = delta * masks[l]
     return nabla_w, nabla_b
 
 
-def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n):
-    """One gradient step on the batch, with L2 weight decay (n = number of training rows)."""
+def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n,
+                      regularization="l2", masks=None):
+    """One gradient step on the batch (n = number of training rows):
+    L2: W <- (1 - eta*lmbda/n) W - (eta/m) sum grad;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad;
+    b <- b - (eta/m) sum grad_b (biases are not regularised)."""
     m = len(X)
-    nabla_w, nabla_b = backprop(weights, biases, activations, cost, X, Y)
+    nabla_w, nabla_b = backprop(weights, biases, activations, cost, X, Y, masks)
     for W, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
-        W[...] = (1 - eta * lmbda / n) * W - (eta / m) * nw
+        if regularization == "l1":
+            W[...] = W - (eta * lmbda / n) * np.sign(W) - (eta / m) * nw
+        else:
+            W[...] = (1 - eta * lmbda / n) * W - (eta / m) * nw
         b[...] = b - (eta / m) * nb
 
 
-def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta, lmbda, n):
-    """One epoch: the batches are consecutive slices of `order`; the last may be shorter."""
+def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta, lmbda, n,
+                regularization="l2", masks=None):
+    """One epoch: the batches are consecutive slices of `order`; the last may be shorter.
+    masks[l] has one row per position in `order`."""
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        update_mini_batch(weights, biases, activations, cost, X[batch], Y[batch], eta, lmbda, n)
+        batch_masks = None
+        if masks is not None:
+            batch_masks = [None if mk is None else mk[start:start + batch_size] for mk in masks]
+        update_mini_batch(weights, biases, activations, cost, X[batch], Y[batch], eta, lmbda, n,
+                          regularization, batch_masks)
 
 
 def predicted_classes(A):
     """argmax of each output row; with one output unit, 1 where a > 0.5."""
-    if A.shape[1] == 1:
-        return (A[:, 0] > 0.5).astype(np.intp)
-    return np.argmax(A, axis=1)
+    return target_classes(A)
 
 
 def evaluate(weights, biases, activations, cost, X, Y, labels=None):
     """(summed cost over the rows, number of rows classified correctly)."""
-    outputs, z = feedforward(weights, biases, activations, X)
+    outputs, _, z = feedforward(weights, biases, activations, X)
     A = outputs[-1]
     total = float(np.sum(cost.per_example(z, A, Y)))
     truth = labels if labels is not None else predicted_classes(Y)

@@ -1,0 +1,58 @@
+"""Gradient checking: backpropagation against central finite differences of the cost."""
+
+import numpy as np
+
+from . import _threads
+from ._validation import check_data, check_float, check_int
+
+
+def gradcheck(net, X, y, eps=1e-5, n_samples=None, seed=0):
+    """The largest relative error between the backpropagated gradient and central differences.
+
+    For each checked parameter p: numeric = (C(p + eps) - C(p - eps)) / (2 eps), with C the summed
+    cost of the rows of (X, y) (no regularisation, no dropout), computed by the network's own
+    backend; relative error = |backprop - numeric| / max(|backprop| + |numeric|, 1e-7). Every
+    parameter is restored exactly afterwards.
+
+    Parameters
+    ----------
+    net : Network
+        Either backend. Use float64 for a meaningful check (float32 cannot resolve small eps).
+    X, y : the data (a handful of rows is enough).
+    eps : float
+        The finite-difference step.
+    n_samples : int or None
+        Check this many parameters, drawn without replacement by ``numpy.random.default_rng(seed)``
+        (not the network's Generator); None: every parameter when there are at most 2000, else 2000.
+
+    Returns
+    -------
+    float
+        The maximum relative error (a correct backprop in float64 gives about 1e-7 or less).
+    """
+    eps = check_float(eps, "eps", positive=True)
+    X, labels, targets = check_data(X, y, net.sizes[0], net.sizes[-1], net.dtype)
+    analytic = net.gradient(X, y)
+    count = len(net.params)
+    if n_samples is None:
+        n_samples = min(count, 2000)
+    n_samples = min(check_int(n_samples, "n_samples", 1), count)
+    indices = (np.arange(count) if n_samples == count
+               else np.random.default_rng(seed).choice(count, n_samples, replace=False))
+    n_threads = _threads.effective_n_threads(net.n_threads)
+    params = net.params
+    worst = 0.0
+    with net._blas_threads(n_threads):
+        for index in indices:
+            saved = params[index]
+            try:
+                params[index] = saved + eps
+                plus = net._backend.evaluate(net, X, labels, targets, n_threads)[0]
+                params[index] = saved - eps
+                minus = net._backend.evaluate(net, X, labels, targets, n_threads)[0]
+            finally:
+                params[index] = saved
+            numeric = (plus - minus) / (2 * eps)
+            error = abs(float(analytic[index]) - numeric) / max(abs(float(analytic[index])) + abs(numeric), 1e-7)
+            worst = max(worst, error)
+    return worst
