@@ -6,13 +6,14 @@ from . import _threads
 from ._validation import check_data, check_float, check_int
 
 
-def gradcheck(net, X, y, eps=1e-5, n_samples=None, seed=0):
+def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     """The largest relative error between the backpropagated gradient and central differences.
 
     For each checked parameter p: numeric = (C(p + eps) - C(p - eps)) / (2 eps), with C the summed
     cost of the rows of (X, y) (no regularisation, no dropout), computed by the network's own
-    backend; relative error = |backprop - numeric| / max(|backprop| + |numeric|, 1e-7). Every
-    parameter is restored exactly afterwards.
+    backend; relative error = |backprop - numeric| / max(|backprop| + |numeric|, 1e-6): the floor
+    judges gradients near 0 on their absolute error, since rounding in C limits the numeric one to
+    about 1e-11 there. Every parameter is restored exactly afterwards.
 
     Parameters
     ----------
@@ -20,7 +21,7 @@ def gradcheck(net, X, y, eps=1e-5, n_samples=None, seed=0):
         Either backend. Use float64 for a meaningful check (float32 cannot resolve small eps).
     X, y : the data (a handful of rows is enough).
     eps : float
-        The finite-difference step.
+        The finite-difference step (1e-4 balances truncation, about eps^2, against rounding).
     n_samples : int or None
         Check this many parameters, drawn without replacement by ``numpy.random.default_rng(seed)``
         (not the network's Generator); None: every parameter when there are at most 2000, else 2000.
@@ -53,6 +54,6 @@ def gradcheck(net, X, y, eps=1e-5, n_samples=None, seed=0):
             finally:
                 params[index] = saved
             numeric = (plus - minus) / (2 * eps)
-            error = abs(float(analytic[index]) - numeric) / max(abs(float(analytic[index])) + abs(numeric), 1e-7)
+            error = abs(float(analytic[index]) - numeric) / max(abs(float(analytic[index])) + abs(numeric), 1e-6)
             worst = max(worst, error)
     return worst
