@@ -86,7 +86,8 @@ class CythonBackend:
     def _layout(net):
         return (np.asarray(net.sizes, dtype=np.intp),
                 np.asarray([a.code for a in net.activations], dtype=np.intc),
-                np.asarray([a.param for a in net.activations], dtype=np.float64))
+                np.asarray([a.param for a in net.activations], dtype=np.float64),
+                np.asarray([a.pieces for a in net.activations], dtype=np.intp))
 
     @staticmethod
     def _target_args(net, labels, targets):
@@ -96,32 +97,29 @@ class CythonBackend:
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, n_threads):
-        sizes, codes, params = self._layout(net)
+        layout = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
         if keep is None:
             keep = np.empty((0, 0), dtype=np.uint8)
-        _train.train_epoch(net.params, sizes, codes, params, net.cost_function.code, X, targets,
+        _train.train_epoch(net.params, *layout, net.cost_function.code, X, targets,
                            labels, order, batch_size, eta, lmbda, len(X),
                            _train.REGULARIZATION_CODES[regularization], keep,
                            net.dropout_columns, net.dropout_scales, n_threads)
 
     def feedforward(self, net, X, n_threads):
-        sizes, codes, params = self._layout(net)
         out = np.empty((len(X), net.sizes[-1]), dtype=net.dtype)
-        _train.feedforward(net.params, sizes, codes, params, X, out, FORWARD_CHUNK, n_threads)
+        _train.feedforward(net.params, *self._layout(net), X, out, FORWARD_CHUNK, n_threads)
         return out
 
     def evaluate(self, net, X, labels, targets, n_threads):
-        sizes, codes, params = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
-        return _train.evaluate(net.params, sizes, codes, params, net.cost_function.code, X, targets,
+        return _train.evaluate(net.params, *self._layout(net), net.cost_function.code, X, targets,
                                labels, FORWARD_CHUNK, n_threads)
 
     def gradient(self, net, X, labels, targets, n_threads):
-        sizes, codes, params = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
         grad = np.empty_like(net.params)
-        _train.gradient(net.params, sizes, codes, params, net.cost_function.code, X, targets, labels,
+        _train.gradient(net.params, *self._layout(net), net.cost_function.code, X, targets, labels,
                         grad, n_threads)
         return grad
 

@@ -27,6 +27,7 @@ class Activation:
     param: float = 0.0  # the parameter the compiled kernel receives (slope, alpha)
     differentiable: bool = True  # step is not: a network with it cannot be trained by backprop
     rowwise: bool = False  # softmax: a whole row at once; output layer only
+    pieces: int = 1  # maxout: k linear pieces per unit (its weights have units * k rows)
 
     def __repr__(self):
         return f"Activation({self.name!r}" + (f", {self.param!r})" if self.param else ")")
@@ -76,6 +77,19 @@ def elu(alpha=1.0):
                  lambda a: np.where(a > 0, 1, a + alpha).astype(a.dtype), alpha)
 
 
+def maxout(k=2):
+    """Maxout units (Goodfellow et al. 2013): each unit computes k linear pieces of its input and
+    outputs the largest, a_j = max_p (W x + b)_{j*k+p}. A layer type for hidden layers: its weight
+    matrix has units * k rows (unit j's pieces at rows j*k .. j*k+k-1). `function` maps the pieces'
+    pre-activations (n, units * k) to the outputs (n, units); backprop sends each unit's delta to
+    its largest piece (the first of equal ones)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= 65536:
+        raise ValueError(f"maxout needs an integer number of pieces k in [2, 65536], got {k!r}")
+    k = int(k)
+    return Activation("maxout", 10, lambda z: z.reshape(len(z), -1, k).max(axis=2), None,
+                      float(k), pieces=k)
+
+
 def _positive(value, what):
     value = float(value)
     if not np.isfinite(value) or value <= 0:
@@ -104,6 +118,7 @@ ACTIVATIONS = {
         _make("softplus", 7, softplus, lambda a: -np.expm1(-a)),  # sigmoid(z) = 1 - e^-a
         _make("step", 8, lambda z: (z > 0).astype(z.dtype), np.zeros_like, differentiable=False),
         _make("softmax", 9, softmax, None, rowwise=True),
+        maxout(),
     )
 }
 ACTIVATIONS["linear"] = ACTIVATIONS["identity"]

@@ -1,7 +1,8 @@
 """Weight initialisers by name, or a callable of your own.
 
 Every initialiser draws from the network's numpy.random.Generator, layer by layer, in float64 (cast
-to the network's dtype afterwards), so both backends start from the same numbers:
+to the network's dtype afterwards), so both backends start from the same numbers. It receives the
+layers' weight shapes [(n_out, n_in), ...] (for a maxout layer n_out = units * pieces):
 
 - ``scaled_normal`` (default): weights N(0, 1/n_in), biases N(0, 1) -- the book's
   default_weight_initializer; all the biases are drawn first, then all the weights, as the book does.
@@ -17,27 +18,26 @@ to the network's dtype afterwards), so both backends start from the same numbers
 import numpy as np
 
 
-def _book_order(rng, sizes, divisor):
+def _book_order(rng, shapes, divisor):
     """All biases N(0, 1) first, then all weights N(0, 1) / divisor(n_in), as network2 draws them."""
-    biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
-    weights = [rng.standard_normal((n_out, n_in)) / divisor(n_in)
-               for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(n_out) for n_out, _ in shapes]
+    weights = [rng.standard_normal((n_out, n_in)) / divisor(n_in) for n_out, n_in in shapes]
     return weights, biases
 
 
-def scaled_normal(rng, sizes):
-    return _book_order(rng, sizes, np.sqrt)
+def scaled_normal(rng, shapes):
+    return _book_order(rng, shapes, np.sqrt)
 
 
-def normal(rng, sizes):
-    return _book_order(rng, sizes, lambda n_in: 1.0)
+def normal(rng, shapes):
+    return _book_order(rng, shapes, lambda n_in: 1.0)
 
 
 def _per_layer(draw):
     """An initialiser that draws each layer's weights with draw(rng, n_in, n_out); biases 0."""
-    def initializer(rng, sizes):
-        weights = [draw(rng, n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        return weights, [np.zeros(n_out) for n_out in sizes[1:]]
+    def initializer(rng, shapes):
+        weights = [draw(rng, n_in, n_out) for n_out, n_in in shapes]
+        return weights, [np.zeros(n_out) for n_out, _ in shapes]
     return initializer
 
 
@@ -65,9 +65,9 @@ INITIALIZERS = {
 
 
 def _from_callable(function):
-    def initializer(rng, sizes):
+    def initializer(rng, shapes):
         weights, biases = [], []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_out, n_in in shapes:
             result = function(rng, n_in, n_out)
             if isinstance(result, tuple) and len(result) == 2:
                 w, b = result

@@ -99,7 +99,8 @@ class Network:
     Attributes
     ----------
     weights, biases : sequences of ndarray
-        ``weights[l]`` has shape ``(sizes[l+1], sizes[l])``, ``biases[l]`` shape ``(sizes[l+1],)``.
+        ``weights[l]`` has shape ``(sizes[l+1], sizes[l])``, ``biases[l]`` shape ``(sizes[l+1],)``
+        (a maxout layer with k pieces: ``sizes[l+1] * k`` rows, unit j's pieces at j*k .. j*k+k-1).
     history : History or None
         The record of the last `fit`.
     """
@@ -135,7 +136,9 @@ class Network:
         self.history = None
 
         # One flat parameter vector; per layer W_l (row-major) then b_l: the layout of _train.pyx.
-        shapes = list(zip(self.sizes[1:], self.sizes[:-1]))
+        # A maxout layer has units * pieces rows.
+        shapes = [(n_out * act.pieces, n_in)
+                  for n_out, n_in, act in zip(self.sizes[1:], self.sizes[:-1], self.activations)]
         self.params = np.zeros(sum(o * i + o for o, i in shapes), dtype=self.dtype)
         weights, biases, pos = [], [], 0
         for n_out, n_in in shapes:
@@ -146,7 +149,7 @@ class Network:
         self._weights = ParameterList(weights, "weights")
         self._biases = ParameterList(biases, "biases")
         try:
-            initial_weights, initial_biases = initializer(self.rng, self.sizes)
+            initial_weights, initial_biases = initializer(self.rng, shapes)
             self._weights.assign_all(initial_weights)
             self._biases.assign_all(initial_biases)
         except (ValueError, TypeError) as exc:
@@ -348,6 +351,8 @@ def _resolve_activations(activation, output_activation, n_layers):
         if act.rowwise:
             raise ValueError(f"activation {act.name!r} is for the output layer only "
                              f"(got it for hidden layer {position}); use output_activation")
+    if activations[-1].pieces > 1:
+        raise ValueError("maxout is a hidden-layer type; choose another output activation")
     return activations
 
 

@@ -21,6 +21,7 @@ cdef enum:
     ACT_SOFTPLUS = 7
     ACT_STEP = 8         # the perceptron's output: 1 if z > 0 else 0 (not differentiable)
     ACT_SOFTMAX = 9      # a whole row at once; output layer only
+    ACT_MAXOUT = 10      # k linear pieces per unit, the largest wins; hidden layers only
 
 cdef enum:
     COST_QUADRATIC = 0
@@ -342,3 +343,40 @@ cdef inline void l1_shrink(floating* W, Py_ssize_t count, floating amount) noexc
             W[i] = W[i] - amount
         elif W[i] < 0:
             W[i] = W[i] + amount
+
+
+cdef inline void maxout_forward(floating* A, floating* ZP, const floating* bias, Py_ssize_t m,
+                                Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """IN/OUT ZP (m, n*k): the pieces' pre-activations, bias added in place (unit j's pieces are
+    columns j*k .. j*k+k-1); OUT A (m, n): each unit's largest piece."""
+    cdef Py_ssize_t i, j, p
+    cdef floating best, value
+    cdef floating* row
+    for i in range(m):
+        row = ZP + i * n * k
+        for j in range(n):
+            best = row[j * k] + bias[j * k]
+            row[j * k] = best
+            for p in range(1, k):
+                value = row[j * k + p] + bias[j * k + p]
+                row[j * k + p] = value
+                if value > best:
+                    best = value
+            A[i * n + j] = best
+
+
+cdef inline void maxout_route(floating* DP, const floating* D, const floating* ZP, Py_ssize_t m,
+                              Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """OUT DP (m, n*k): each unit's delta D (m, n) goes to its largest piece (the first of equal
+    ones, like numpy.argmax), 0 to the others."""
+    cdef Py_ssize_t i, j, p, best
+    cdef const floating* row
+    for i in range(m):
+        row = ZP + i * n * k
+        for j in range(n):
+            best = 0
+            for p in range(1, k):
+                if row[j * k + p] > row[j * k + best]:
+                    best = p
+            for p in range(k):
+                DP[i * n * k + j * k + p] = D[i * n + j] if p == best else <floating>0

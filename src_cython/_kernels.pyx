@@ -9,9 +9,9 @@ from cython cimport floating
 from _blas cimport gemm, NoTrans, Trans
 from _elementwise cimport (
     ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SOFTPLUS,
-    ACT_STEP, ACT_SOFTMAX, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
+    ACT_STEP, ACT_SOFTMAX, ACT_MAXOUT, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
     PARALLEL_MIN_ELEMENTS, apply_mask, bias_activation, multiply_derivative, output_delta,
-    bias_update, cost_row, l1_shrink, predicted_class,
+    bias_update, cost_row, l1_shrink, maxout_forward, maxout_route, predicted_class,
 )
 from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
 
@@ -19,7 +19,7 @@ from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_pro
 ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
                     "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU,
                     "selu": ACT_SELU, "softplus": ACT_SOFTPLUS, "step": ACT_STEP,
-                    "softmax": ACT_SOFTMAX}
+                    "softmax": ACT_SOFTMAX, "maxout": ACT_MAXOUT}
 COST_CODES = {"quadratic": COST_QUADRATIC, "cross_entropy": COST_CROSS_ENTROPY,
               "log_likelihood": COST_LOG_LIKELIHOOD, "hinge": COST_HINGE}
 PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
@@ -149,3 +149,24 @@ def predicted_classes(const floating[:, ::1] A):
         for i in range(A.shape[0]):
             o[i] = predicted_class(&A[i, 0], A.shape[1])
     return out
+
+
+def maxout_forward_into(floating[:, ::1] A, floating[:, ::1] ZP, const floating[::1] bias):
+    """IN/OUT ZP (m, n*k) <- ZP + bias; OUT A (m, n) <- each unit's largest piece."""
+    cdef Py_ssize_t m = A.shape[0], n = A.shape[1], k
+    if m < 1 or n < 1 or ZP.shape[0] != m or ZP.shape[1] % n != 0 or bias.shape[0] != ZP.shape[1]:
+        raise ValueError("need A (m, n), ZP (m, n*k), bias (n*k,)")
+    k = ZP.shape[1] // n
+    with nogil:
+        maxout_forward(&A[0, 0], &ZP[0, 0], &bias[0], m, n, k)
+
+
+def maxout_route_into(floating[:, ::1] DP, const floating[:, ::1] D, const floating[:, ::1] ZP):
+    """OUT DP (m, n*k): D (m, n) routed to each unit's largest piece of ZP (m, n*k)."""
+    cdef Py_ssize_t m = D.shape[0], n = D.shape[1], k
+    if (m < 1 or n < 1 or ZP.shape[0] != m or ZP.shape[1] % n != 0 or DP.shape[0] != m
+            or DP.shape[1] != ZP.shape[1]):
+        raise ValueError("need D (m, n), ZP and DP (m, n*k)")
+    k = ZP.shape[1] // n
+    with nogil:
+        maxout_route(&DP[0, 0], &D[0, 0], &ZP[0, 0], m, n, k)

@@ -17,9 +17,9 @@ from libc.string cimport memcpy
 
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (
-    ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums, cost_row,
-    l1_shrink, multiply_derivative, output_delta, predicted_class, softmax_row,
-    target_row_from_label,
+    ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
+    cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
+    predicted_class, softmax_row, target_row_from_label,
 )
 
 cdef enum:
@@ -32,11 +32,21 @@ REGULARIZATION_CODES = {"l2": REG_L2, "l1": REG_L1}
 ctypedef struct Layout:
     Py_ssize_t L                 # number of weight layers
     const Py_ssize_t* sizes      # (L + 1,) units per layer, input first
+    const Py_ssize_t* pieces     # (L,) linear pieces per unit of layer l's output: k for maxout, else 1
     const Py_ssize_t* w_off      # (L,) offset of W_l in params
     const Py_ssize_t* b_off      # (L,) offset of b_l in params
     const int* acts              # (L,) activation code of layer l's output
     const double* act_params     # (L,) its parameter (leaky slope, ELU alpha; else unused)
     int cost
+
+
+ctypedef struct Workspace:
+    # offsets into the batch buffer, per layer l = 0 .. L (an offset is only used where it applies)
+    const Py_ssize_t* a_off      # A_l, the outputs (m, sizes[l])
+    const Py_ssize_t* in_off     # the input layer l feeds on: A_l after dropout (= a_off[l] without)
+    const Py_ssize_t* d_off      # D_l = dC/dA_l... times sigma'(z): the deltas (m, sizes[l])
+    const Py_ssize_t* zp_off     # maxout: the pieces' pre-activations (m, sizes[l] * k)
+    const Py_ssize_t* dp_off     # maxout: the pieces' deltas (m, sizes[l] * k)
 
 
 ctypedef struct Dropout:
@@ -47,35 +57,45 @@ ctypedef struct Dropout:
 
 
 cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-                   const double[::1] act_params):
-    """(L, offsets of W_l in params, offsets of b_l): checks params has exactly the sizes' length."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0
-    if L < 1 or activations.shape[0] != L or act_params.shape[0] != L:
-        raise ValueError("layout: need len(sizes) >= 2 and one activation (and parameter) per layer")
+                   const double[::1] act_params, const Py_ssize_t[::1] pieces):
+    """(L, offsets of W_l in params, offsets of b_l): checks params has exactly the sizes' length.
+    W_l has sizes[l+1] * pieces[l] rows (unit j's pieces next to each other) and sizes[l] columns."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0, rows
+    if (L < 1 or activations.shape[0] != L or act_params.shape[0] != L
+            or pieces.shape[0] != L):
+        raise ValueError("layout: need len(sizes) >= 2 and one activation (parameter, pieces) per layer")
     for l in range(L + 1):
         if sizes[l] < 1 or sizes[l] > 2147483647:
             raise ValueError("layout: layer sizes must be in [1, 2**31)")
-    for l in range(L - 1):
-        if activations[l] == ACT_SOFTMAX:
+    for l in range(L):
+        if l < L - 1 and activations[l] == ACT_SOFTMAX:
             raise ValueError("layout: softmax is for the output layer only")
+        if (activations[l] == ACT_MAXOUT) != (pieces[l] > 1) or pieces[l] < 1 or pieces[l] > 65536:
+            raise ValueError("layout: maxout layers (and only they) have 2 .. 65536 pieces per unit")
+        if l == L - 1 and activations[l] == ACT_MAXOUT:
+            raise ValueError("layout: maxout is for hidden layers only")
+        if sizes[l + 1] * pieces[l] > 2147483647:
+            raise ValueError("layout: a layer has too many rows (units x pieces)")
     w_off = np.empty(L, dtype=np.intp)
     b_off = np.empty(L, dtype=np.intp)
     for l in range(L):
+        rows = sizes[l + 1] * pieces[l]
         w_off[l] = pos
-        pos += sizes[l + 1] * sizes[l]
+        pos += rows * sizes[l]
         b_off[l] = pos
-        pos += sizes[l + 1]
+        pos += rows
     if n_params != pos:
         raise ValueError(f"layout: params has {n_params} values, the sizes need {pos}")
     return L, w_off, b_off
 
 
-cdef Layout _make_layout(Py_ssize_t L, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-                         const Py_ssize_t[::1] b_off, const int[::1] activations,
-                         const double[::1] act_params, int cost):
+cdef Layout _make_layout(Py_ssize_t L, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
+                         const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
+                         const int[::1] activations, const double[::1] act_params, int cost):
     cdef Layout net
     net.L = L
     net.sizes = &sizes[0]
+    net.pieces = &pieces[0]
     net.w_off = &w_off[0]
     net.b_off = &b_off[0]
     net.acts = &activations[0]
@@ -112,9 +132,8 @@ cdef void _fill_targets(floating* T, const floating[:, ::1] targets, const Py_ss
             memcpy(T + i * n_out, &targets[rows[i], 0], n_out * sizeof(floating))
 
 
-cdef void _batch(const Layout* net, const Dropout* drop, floating* P, floating* G,
-                 const floating* A0, const floating* T, Py_ssize_t m, floating* buf,
-                 const Py_ssize_t* a_off, const Py_ssize_t* in_off, const Py_ssize_t* d_off,
+cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, floating* P,
+                 floating* G, const floating* A0, const floating* T, Py_ssize_t m, floating* buf,
                  floating* scratch, double eta, double lmbda_over_n, int regularization,
                  int n_threads) noexcept nogil:
     """Forward and backward pass of m examples (A0 their inputs, T their targets).
@@ -124,94 +143,125 @@ cdef void _batch(const Layout* net, const Dropout* drop, floating* P, floating* 
         L1: W <- W - (eta*lmbda/n) sign(W), then W <- W - (eta/m) D^T A
         b <- b - (eta/m) sum of the rows of D
     G != NULL: write the summed gradients of the examples' costs into G (the layout of P).
-    Workspace in buf: A_l (outputs) at a_off[l], the inputs of layer l after dropout at in_off[l]
-    (= a_off[l] where layer l has no dropout), the deltas D_l at d_off[l].
+    For a maxout layer, D above is the delta of its pieces (each unit's delta routed to its largest).
     """
-    cdef Py_ssize_t L = net.L, l
+    cdef Py_ssize_t L = net.L, l, k
     cdef const Py_ssize_t* sizes = net.sizes
-    cdef int fan_in, fan_out
+    cdef int fan_in, rows
     cdef const floating* inp = A0
     cdef floating* Dl
     cdef floating step = <floating>(eta / <double>m)
     cdef floating beta
-    # forward: A_{l+1} = sigma(inp W_l^T + b_l); inp of the next layer = A_{l+1} after dropout
+    # forward: A_{l+1} = sigma(inp W_l^T + b_l) (maxout: the largest piece); inp of the next
+    # layer = A_{l+1} after dropout
     for l in range(L):
         fan_in = <int>sizes[l]
-        fan_out = <int>sizes[l + 1]
-        gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, inp, fan_in,
-                   P + net.w_off[l], fan_in, <floating>0, buf + a_off[l + 1], fan_out, n_threads)
-        bias_activation(buf + a_off[l + 1], P + net.b_off[l], m, fan_out, net.acts[l],
-                        <floating>net.act_params[l], n_threads)
+        k = net.pieces[l]
+        rows = <int>(sizes[l + 1] * k)
+        if k > 1:
+            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
+                       P + net.w_off[l], fan_in, <floating>0, buf + ws.zp_off[l + 1], rows, n_threads)
+            maxout_forward(buf + ws.a_off[l + 1], buf + ws.zp_off[l + 1], P + net.b_off[l], m,
+                           sizes[l + 1], k)
+        else:
+            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
+                       P + net.w_off[l], fan_in, <floating>0, buf + ws.a_off[l + 1], rows, n_threads)
+            bias_activation(buf + ws.a_off[l + 1], P + net.b_off[l], m, rows, net.acts[l],
+                            <floating>net.act_params[l], n_threads)
         if l + 1 < L:
             if drop.keep != NULL and drop.scale[l + 1] != 0:
-                apply_mask(buf + in_off[l + 1], buf + a_off[l + 1], drop.keep + drop.col[l + 1],
-                           drop.stride, m, fan_out, <floating>drop.scale[l + 1])
-            inp = buf + in_off[l + 1]
+                apply_mask(buf + ws.in_off[l + 1], buf + ws.a_off[l + 1], drop.keep + drop.col[l + 1],
+                           drop.stride, m, sizes[l + 1], <floating>drop.scale[l + 1])
+            inp = buf + ws.in_off[l + 1]
     # backward: delta_L (BP1); per layer, last first: the delta below with the old W_l (BP2),
     # then the gradients (BP3, BP4) or the update of b_l and W_l
-    output_delta(buf + d_off[L], buf + a_off[L], T, m, sizes[L], net.acts[L - 1],
+    output_delta(buf + ws.d_off[L], buf + ws.a_off[L], T, m, sizes[L], net.acts[L - 1],
                  <floating>net.act_params[L - 1], net.cost)
     for l in range(L - 1, -1, -1):
         fan_in = <int>sizes[l]
-        fan_out = <int>sizes[l + 1]
-        Dl = buf + d_off[l + 1]
-        inp = A0 if l == 0 else buf + in_off[l]
+        k = net.pieces[l]
+        rows = <int>(sizes[l + 1] * k)
+        Dl = buf + (ws.dp_off[l + 1] if k > 1 else ws.d_off[l + 1])
+        inp = A0 if l == 0 else buf + ws.in_off[l]
         if l > 0:
-            gemm_split(NoTrans, NoTrans, <int>m, fan_in, fan_out, <floating>1, Dl, fan_out,
-                       P + net.w_off[l], fan_in, <floating>0, buf + d_off[l], fan_in, n_threads)
-            multiply_derivative(buf + d_off[l], buf + a_off[l], m, fan_in, net.acts[l - 1],
-                                <floating>net.act_params[l - 1], n_threads)
+            gemm_split(NoTrans, NoTrans, <int>m, fan_in, rows, <floating>1, Dl, rows,
+                       P + net.w_off[l], fan_in, <floating>0, buf + ws.d_off[l], fan_in, n_threads)
+            if net.pieces[l - 1] == 1:
+                multiply_derivative(buf + ws.d_off[l], buf + ws.a_off[l], m, fan_in,
+                                    net.acts[l - 1], <floating>net.act_params[l - 1], n_threads)
             if drop.keep != NULL and drop.scale[l] != 0:
-                apply_mask(buf + d_off[l], buf + d_off[l], drop.keep + drop.col[l], drop.stride,
-                           m, fan_in, <floating>drop.scale[l])
+                apply_mask(buf + ws.d_off[l], buf + ws.d_off[l], drop.keep + drop.col[l],
+                           drop.stride, m, fan_in, <floating>drop.scale[l])
+            if net.pieces[l - 1] > 1:
+                maxout_route(buf + ws.dp_off[l], buf + ws.d_off[l], buf + ws.zp_off[l], m, fan_in,
+                             net.pieces[l - 1])
         if G != NULL:
-            column_sums(Dl, m, fan_out, G + net.b_off[l])
-            gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, <floating>1, Dl, fan_out,
+            column_sums(Dl, m, rows, G + net.b_off[l])
+            gemm_split(Trans, NoTrans, rows, fan_in, <int>m, <floating>1, Dl, rows,
                        inp, fan_in, <floating>0, G + net.w_off[l], fan_in, n_threads)
             continue
-        bias_update(P + net.b_off[l], Dl, m, fan_out, step, scratch)
+        bias_update(P + net.b_off[l], Dl, m, rows, step, scratch)
         if regularization == REG_L1:
-            l1_shrink(P + net.w_off[l], <Py_ssize_t>fan_out * fan_in,
-                      <floating>(eta * lmbda_over_n))
+            l1_shrink(P + net.w_off[l], <Py_ssize_t>rows * fan_in, <floating>(eta * lmbda_over_n))
             beta = 1
         else:
             beta = <floating>(1.0 - eta * lmbda_over_n)
-        gemm_split(Trans, NoTrans, fan_out, fan_in, <int>m, -step, Dl, fan_out,
+        gemm_split(Trans, NoTrans, rows, fan_in, <int>m, -step, Dl, rows,
                    inp, fan_in, beta, P + net.w_off[l], fan_in, n_threads)
 
 
-cdef tuple _batch_workspace(const Py_ssize_t[::1] sizes, Py_ssize_t rows, const double[::1] scale,
-                            object dtype):
-    """(buffer, a_off, in_off, d_off, scratch offset, T offset) for batches of up to `rows`."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, widest = 0
-    a_off = np.zeros(L + 1, dtype=np.intp)
-    in_off = np.zeros(L + 1, dtype=np.intp)
-    d_off = np.zeros(L + 1, dtype=np.intp)
-    for l in range(L + 1):
-        a_off[l] = total
-        in_off[l] = total
-        total += rows * sizes[l]
-        widest = max(widest, sizes[l])
-    for l in range(1, L):
-        if scale[l] != 0:
-            in_off[l] = total
+cdef class _BatchBuffers:
+    """The workspace of _batch for batches of up to `rows` examples: one buffer and its offsets."""
+    cdef object buffer
+    cdef object offsets  # (5, L + 1): a, in, d, zp, dp
+    cdef Py_ssize_t scratch_off, targets_off
+
+    def __init__(self, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces, Py_ssize_t rows,
+                 const double[::1] scale, object dtype):
+        cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, widest = 0
+        offsets = np.zeros((5, L + 1), dtype=np.intp)
+        for l in range(L + 1):
+            offsets[0, l] = offsets[1, l] = total                      # A_l
             total += rows * sizes[l]
-    for l in range(1, L + 1):
-        d_off[l] = total
-        total += rows * sizes[l]
-    t_off = total
-    total += rows * sizes[L]
-    s_off = total
-    total += widest
-    return np.zeros(total, dtype=dtype), a_off, in_off, d_off, s_off, t_off
+            widest = max(widest, sizes[l] * (pieces[l - 1] if l > 0 else 1))
+        for l in range(1, L):
+            if scale[l] != 0:                                          # A_l after dropout
+                offsets[1, l] = total
+                total += rows * sizes[l]
+        for l in range(1, L + 1):                                      # D_l
+            offsets[2, l] = total
+            total += rows * sizes[l]
+        for l in range(1, L + 1):
+            if pieces[l - 1] > 1:                                      # maxout pieces: z, delta
+                offsets[3, l] = total
+                total += rows * sizes[l] * pieces[l - 1]
+                offsets[4, l] = total
+                total += rows * sizes[l] * pieces[l - 1]
+        self.targets_off = total
+        total += rows * sizes[L]
+        self.scratch_off = total
+        total += widest
+        self.buffer = np.zeros(total, dtype=dtype)
+        self.offsets = offsets
+
+
+cdef Workspace _workspace(const Py_ssize_t[:, ::1] offsets):
+    cdef Workspace ws
+    ws.a_off = &offsets[0, 0]
+    ws.in_off = &offsets[1, 0]
+    ws.d_off = &offsets[2, 0]
+    ws.zp_off = &offsets[3, 0]
+    ws.dp_off = &offsets[4, 0]
+    return ws
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-                const double[::1] act_params, int cost, const floating[:, ::1] X,
-                const floating[:, ::1] targets, const Py_ssize_t[::1] labels,
-                const Py_ssize_t[::1] order, Py_ssize_t batch_size, double eta, double lmbda,
-                Py_ssize_t n_train, int regularization, const unsigned char[:, ::1] keep,
-                const Py_ssize_t[::1] keep_col, const double[::1] keep_scale, int n_threads):
+                const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
+                const floating[:, ::1] X, const floating[:, ::1] targets,
+                const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
+                double eta, double lmbda, Py_ssize_t n_train, int regularization,
+                const unsigned char[:, ::1] keep, const Py_ssize_t[::1] keep_col,
+                const double[::1] keep_scale, int n_threads):
     """One epoch of mini-batch SGD, in place on params, without the GIL.
 
     IN  X (n, n_in); targets (n, n_out) or, when labels (n,) is non-empty, targets is (0, n_out)
@@ -222,7 +272,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         (0: no dropout on l; keep may be (0, 0) when no layer drops).
     OUT params, updated batch by batch (see _batch).
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L], i, l, start, m
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
@@ -247,19 +297,21 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             any_dropout = True
     batch_size = min(batch_size, n)
 
-    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
+    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
+                                   cost)
     cdef Dropout drop
     drop.keep = NULL
     drop.stride = keep.shape[1]
     drop.col = &keep_col[0]
     drop.scale = &keep_scale[0]
-    work_arr, a_off_arr, in_off_arr, d_off_arr, s_off, t_off = _batch_workspace(
-        sizes, batch_size, keep_scale, np.float32 if floating is float else np.float64)
-    cdef floating[::1] work = work_arr
-    cdef const Py_ssize_t[::1] a_off = a_off_arr, in_off = in_off_arr, d_off = d_off_arr
+    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, batch_size, keep_scale,
+                                               np.float32 if floating is float else np.float64)
+    cdef const Py_ssize_t[:, ::1] offsets = buffers.offsets
+    cdef Workspace ws = _workspace(offsets)
+    cdef floating[::1] work = buffers.buffer
     cdef floating* buf = &work[0]
-    cdef floating* T = buf + <Py_ssize_t>t_off
-    cdef floating* scratch = buf + <Py_ssize_t>s_off
+    cdef floating* T = buf + buffers.targets_off
+    cdef floating* scratch = buf + buffers.scratch_off
     cdef const floating* x0 = &X[0, 0]
     cdef const floating* A0
     cdef bint consecutive
@@ -278,30 +330,31 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if consecutive:
                 A0 = x0 + order[start] * n_in
             else:
-                A0 = buf + a_off[0]
+                A0 = buf + ws.a_off[0]
                 for i in range(m):
-                    memcpy(buf + a_off[0] + i * n_in, x0 + order[start + i] * n_in,
+                    memcpy(buf + ws.a_off[0] + i * n_in, x0 + order[start + i] * n_in,
                            n_in * sizeof(floating))
             _fill_targets(T, targets, labels, &order[start], m, n_out)
             if any_dropout:
                 drop.keep = &keep[start, 0]
-            _batch(&net, &drop, &params[0], NULL, A0, T, m, buf, &a_off[0], &in_off[0],
-                   &d_off[0], scratch, eta, lmbda_over_n, regularization, n_threads)
+            _batch(&net, &drop, &ws, &params[0], NULL, A0, T, m, buf, scratch, eta, lmbda_over_n,
+                   regularization, n_threads)
             start += m
 
 
 def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-             const double[::1] act_params, int cost, const floating[:, ::1] X,
-             const floating[:, ::1] targets, const Py_ssize_t[::1] labels, floating[::1] grad,
-             int n_threads):
+             const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
+             const floating[:, ::1] X, const floating[:, ::1] targets,
+             const Py_ssize_t[::1] labels, floating[::1] grad, int n_threads):
     """OUT grad (the layout of params): the gradient of the summed cost of all rows of X (BP1-BP4),
     by the same code as a training step, without dropout or regularisation."""
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
-    cdef Py_ssize_t L = L_obj, n = X.shape[0], i
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
+    cdef Py_ssize_t L = L_obj, n = X.shape[0]
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     if grad.shape[0] != params.shape[0] or n_threads < 1:
         raise ValueError("grad must have the length of params; n_threads >= 1")
-    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
+    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
+                                   cost)
     no_dropout = np.zeros(L + 1, dtype=np.float64)
     cdef const double[::1] scale = no_dropout
     cdef Dropout drop
@@ -309,104 +362,117 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     drop.stride = 0
     drop.col = NULL
     drop.scale = &scale[0]
-    work_arr, a_off_arr, in_off_arr, d_off_arr, s_off, t_off = _batch_workspace(
-        sizes, n, scale, np.float32 if floating is float else np.float64)
-    cdef floating[::1] work = work_arr
-    cdef const Py_ssize_t[::1] a_off = a_off_arr, in_off = in_off_arr, d_off = d_off_arr
+    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, n, scale,
+                                               np.float32 if floating is float else np.float64)
+    cdef const Py_ssize_t[:, ::1] offsets = buffers.offsets
+    cdef Workspace ws = _workspace(offsets)
+    cdef floating[::1] work = buffers.buffer
     rows_arr = np.arange(n, dtype=np.intp)
     cdef const Py_ssize_t[::1] rows = rows_arr
     cdef floating* buf = &work[0]
-    cdef floating* T = buf + <Py_ssize_t>t_off
-    cdef floating* scratch = buf + <Py_ssize_t>s_off
+    cdef floating* T = buf + buffers.targets_off
+    cdef floating* scratch = buf + buffers.scratch_off
     with nogil:
         _fill_targets(T, targets, labels, &rows[0], n, sizes[L])
         # P is only read when G is given
-        _batch(&net, &drop, <floating*>&params[0], &grad[0], &X[0, 0], T, n, buf, &a_off[0],
-               &in_off[0], &d_off[0], scratch, 0.0, 0.0, REG_L2, n_threads)
+        _batch(&net, &drop, &ws, <floating*>&params[0], &grad[0], &X[0, 0], T, n, buf, scratch,
+               0.0, 0.0, REG_L2, n_threads)
 
 
 cdef void _forward_chunk(const Layout* net, const floating* P, const floating* X, Py_ssize_t m,
-                         floating* buf_a, floating* buf_b, floating* last,
+                         floating* buf_a, floating* buf_b, floating* pieces_buf, floating* last,
                          int n_threads) noexcept nogil:
     """Run m rows of X through every layer; the last layer's A W^T (no bias, no activation) goes to
-    `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b. No dropout (inverted
-    dropout needs no rescaling at inference)."""
-    cdef Py_ssize_t L = net.L, l
+    `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b; maxout pieces go to
+    pieces_buf. No dropout (inverted dropout needs no rescaling at inference)."""
+    cdef Py_ssize_t L = net.L, l, k
     cdef const floating* src = X
     cdef floating* dst
-    cdef int fan_in, fan_out
+    cdef int fan_in, rows
     for l in range(L):
         fan_in = <int>net.sizes[l]
-        fan_out = <int>net.sizes[l + 1]
+        k = net.pieces[l]
+        rows = <int>(net.sizes[l + 1] * k)
         dst = last if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
-        gemm_split(NoTrans, Trans, <int>m, fan_out, fan_in, <floating>1, src, fan_in,
-                   P + net.w_off[l], fan_in, <floating>0, dst, fan_out, n_threads)
-        if l < L - 1:
-            bias_activation(dst, P + net.b_off[l], m, fan_out, net.acts[l],
+        gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, src, fan_in,
+                   P + net.w_off[l], fan_in, <floating>0, pieces_buf if k > 1 else dst, rows,
+                   n_threads)
+        if k > 1:
+            maxout_forward(dst, pieces_buf, P + net.b_off[l], m, net.sizes[l + 1], k)
+        elif l < L - 1:
+            bias_activation(dst, P + net.b_off[l], m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         src = dst
 
 
-cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, Py_ssize_t chunk, Py_ssize_t n,
-                          int n_threads, object dtype):
-    """(scratch, half, chunk) for _forward_chunk over n rows: two (chunk, widest hidden) halves, then
-    (chunk, n_out) twice; chunk is checked and capped at n."""
-    cdef Py_ssize_t l, widest = 1
+cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
+                          Py_ssize_t chunk, Py_ssize_t n, int n_threads, object dtype):
+    """(scratch, half, pieces, chunk) for _forward_chunk over n rows: two (chunk, widest hidden)
+    halves, (chunk, widest maxout pieces), then (chunk, n_out) twice; chunk checked, capped at n."""
+    cdef Py_ssize_t l, widest = 1, widest_pieces = 0
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
     chunk = min(chunk, n)
     for l in range(1, sizes.shape[0] - 1):
         widest = max(widest, sizes[l])
-    scratch = np.empty(2 * chunk * widest + 2 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
-    return scratch, chunk * widest, chunk
+        if pieces[l - 1] > 1:
+            widest_pieces = max(widest_pieces, sizes[l] * pieces[l - 1])
+    scratch = np.empty(2 * chunk * widest + chunk * widest_pieces
+                       + 2 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
+    return scratch, chunk * widest, chunk * widest_pieces, chunk
 
 
 def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
                 const int[::1] activations, const double[::1] act_params,
-                const floating[:, ::1] X, floating[:, ::1] out, Py_ssize_t chunk, int n_threads):
+                const Py_ssize_t[::1] pieces, const floating[:, ::1] X, floating[:, ::1] out,
+                Py_ssize_t chunk, int n_threads):
     """OUT out (n, n_out) = the network's output for every row of X, in chunks of rows, no GIL."""
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m
     if n < 1 or X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != n_out:
         raise ValueError("feedforward: X must be (n >= 1, n_in) and out (n, n_out)")
-    work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
-                                           np.float32 if floating is float else np.float64)
-    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, 0)
+    work_arr, half, piece_size, chunk = _chunk_buffers(
+        sizes, pieces, chunk, n, n_threads, np.float32 if floating is float else np.float64)
+    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params, 0)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
+    cdef floating* pieces_buf = buf + 2 * h
     cdef const floating* P = &params[0]
     start = 0
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, &out[start, 0], n_threads)
+            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, pieces_buf, &out[start, 0],
+                           n_threads)
             bias_activation(&out[start, 0], P + net.b_off[L - 1], m, n_out, net.acts[L - 1],
                             <floating>net.act_params[L - 1], n_threads)
             start += m
 
 
 def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-             const double[::1] act_params, int cost, const floating[:, ::1] X,
-             const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
-             int n_threads):
+             const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
+             const floating[:, ::1] X, const floating[:, ::1] targets,
+             const Py_ssize_t[::1] labels, Py_ssize_t chunk, int n_threads):
     """(sum of the per-example costs, number of correctly classified rows), in one pass, no GIL.
 
     Targets as in train_epoch. Correct: predicted class == label, or == the class of the target row
     (argmax, or > 0.5 with one output unit). The cost is summed in double, row after row.
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params)
+    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m, i, j, label
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
-    work_arr, half, chunk = _chunk_buffers(sizes, chunk, n, n_threads,
-                                           np.float32 if floating is float else np.float64)
-    cdef Layout net = _make_layout(L, sizes, w_off_arr, b_off_arr, activations, act_params, cost)
+    work_arr, half, piece_size, chunk = _chunk_buffers(
+        sizes, pieces, chunk, n, n_threads, np.float32 if floating is float else np.float64)
+    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
+                                   cost)
     cdef floating[::1] work = work_arr
-    cdef Py_ssize_t h = half
+    cdef Py_ssize_t h = half, hp = piece_size
     cdef floating* buf = &work[0]
-    cdef floating* Z = buf + 2 * h             # (chunk, n_out) pre-activations
+    cdef floating* pieces_buf = buf + 2 * h
+    cdef floating* Z = pieces_buf + hp         # (chunk, n_out) pre-activations
     cdef floating* A = Z + chunk * n_out       # (chunk, n_out) outputs
     cdef const floating* P = &params[0]
     cdef const floating* bias = P + net.b_off[L - 1]
@@ -425,7 +491,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, Z, n_threads)
+            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, pieces_buf, Z, n_threads)
             for i in range(m):
                 z_row = Z + i * n_out
                 a_row = A + i * n_out

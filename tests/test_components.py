@@ -5,12 +5,29 @@ import numpy as np
 import pytest
 
 import nnfast
+import nnfast.costs
 from nnfast.activations import ACTIVATIONS, elu, leaky_relu
 from nnfast.costs import COSTS
 from nnfast.initializers import INITIALIZERS
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus"]
-# (cost, output activation): every valid pairing the library accepts
+
+
+
+def _valid(cost, output):
+    try:
+        nnfast.costs.check_pairing(COSTS[cost], ACTIVATIONS[output])
+        return True
+    except ValueError:
+        return False
+
+
+# every (cost, differentiable output activation) pair the library accepts
+ALL_PAIRS = [(cost, output) for cost in sorted(COSTS)
+             for output in sorted(n for n, a in ACTIVATIONS.items()
+                                  if a.differentiable and a.pieces == 1 and n == a.name)
+             if _valid(cost, output)]
+# a representative subset for the slower learning and equivalence tests
 PAIRS = [("cross_entropy", "sigmoid"), ("log_likelihood", "softmax"), ("quadratic", "sigmoid"),
          ("quadratic", "softmax"), ("quadratic", "identity"), ("quadratic", "tanh"),
          ("hinge", "identity"), ("hinge", "tanh")]
@@ -93,10 +110,11 @@ def test_regularizers_and_dropout_match_reference(regularization, dropout):
     assert nets[0].rng.bit_generator.state == nets[1].rng.bit_generator.state
 
 
-@pytest.mark.parametrize("hidden,cost,output", [("relu", "log_likelihood", "softmax"),
-                                                ("elu", "cross_entropy", "sigmoid"),
-                                                ("selu", "quadratic", "softmax"),
-                                                ("softplus", "hinge", "identity")])
+FLOAT32_CASES = ([(hidden, "log_likelihood", "softmax") for hidden in HIDDEN]
+                 + [("tanh", cost, output) for cost, output in PAIRS])
+
+
+@pytest.mark.parametrize("hidden,cost,output", FLOAT32_CASES)
 def test_float32_matches_reference(hidden, cost, output):
     X, y = blobs(64)
     nets = pair([6, 8, 3], dtype="float32", activation=hidden, output_activation=output, cost=cost,
@@ -117,9 +135,13 @@ def test_gradcheck_every_hidden_activation(backend, hidden):
     assert nnfast.gradcheck(net, X / 3, y) < 1e-6
 
 
+def test_every_valid_pair_is_listed():
+    assert len(ALL_PAIRS) == 19  # quadratic x 9 outputs, hinge x 8, cross-entropy, log-likelihood
+    assert ("cross_entropy", "sigmoid") in ALL_PAIRS and ("hinge", "softmax") not in ALL_PAIRS
+
+
 @pytest.mark.parametrize("backend", ["numpy", "cython"])
-@pytest.mark.parametrize("cost,output", PAIRS + [("quadratic", "elu"), ("quadratic", "softplus"),
-                                                 ("hinge", "leaky_relu")])
+@pytest.mark.parametrize("cost,output", ALL_PAIRS)
 def test_gradcheck_every_cost_and_output(backend, cost, output):
     X, y = blobs(7)
     net = nnfast.Network([6, 5, 3], activation="tanh", output_activation=output, cost=cost,
@@ -320,3 +342,57 @@ def test_uniform_and_he_initializers_have_the_documented_spread():
     assert he.weights[0].std() == pytest.approx(np.sqrt(2 / 400), rel=0.03)
     xavier = nnfast.Network([400, 200, 10], init="xavier", seed=0)
     assert xavier.weights[0].std() == pytest.approx(np.sqrt(2 / 600), rel=0.03)
+
+
+# ---------------------------------------------------------------- maxout
+
+def test_maxout_layer_shapes_and_forward():
+    from nnfast.activations import maxout
+
+    net = nnfast.Network([4, 3, 2], activation=[maxout(3), "sigmoid"], seed=0)
+    assert net.weights[0].shape == (9, 4) and net.biases[0].shape == (9,)
+    assert net.weights[1].shape == (2, 3)
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    pieces = X @ net.weights[0].T + net.biases[0]
+    hidden = pieces.reshape(5, 3, 3).max(axis=2)
+    expected = 1 / (1 + np.exp(-(hidden @ net.weights[1].T + net.biases[1])))
+    np.testing.assert_allclose(net.feedforward(X), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_maxout_matches_reference(dropout):
+    from nnfast.activations import maxout
+
+    X, y = blobs(64)
+    nets = pair([6, 5, 4, 3], activation=[maxout(2), maxout(3)], output_activation="softmax",
+                cost="log_likelihood", dropout=dropout)
+    fit_both(nets, X / 3, y, eta=0.05, lmbda=1.0, validation_data=(X[:9] / 3, y[:9]), **STEPS)
+    assert_close(nets, 1e-10)
+    np.testing.assert_allclose(nets[1].feedforward(X), nets[0].feedforward(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_gradcheck_maxout(backend):
+    from nnfast.activations import maxout
+
+    X, y = blobs(7)
+    net = nnfast.Network([6, 4, 5, 3], activation=[maxout(2), maxout(4)], output_activation="softmax",
+                         cost="log_likelihood", backend=backend, seed=3)
+    assert nnfast.gradcheck(net, X / 3, y) < 1e-6
+
+
+def test_maxout_learns():
+    X, y = blobs(150, seed=6)
+    net = nnfast.Network([6, 8, 3], activation="maxout", output_activation="softmax",
+                         cost="log_likelihood", seed=0)
+    net.fit(X / 3, y, epochs=40, batch_size=10, eta=0.05)
+    assert net.accuracy(X / 3, y) >= 0.95
+
+
+def test_maxout_is_hidden_only():
+    from nnfast.activations import maxout
+
+    with pytest.raises(ValueError, match="hidden-layer"):
+        nnfast.Network([4, 3], activation="maxout", cost="quadratic")
+    with pytest.raises(ValueError, match="pieces"):
+        maxout(1)

@@ -8,8 +8,8 @@ from nnfast.reference import backprop, feedforward, one_hot
 
 
 def summed_cost(net, X, Y):
-    outputs, _, z = feedforward(net.weights, net.biases, net.activations, X)
-    return float(np.sum(net.cost_function.per_example(z, outputs[-1], Y)))
+    outputs, _, zs = feedforward(net.weights, net.biases, net.activations, X)
+    return float(np.sum(net.cost_function.per_example(zs[-1], outputs[-1], Y)))
 
 
 def max_relative_error(net, X, Y, eps=1e-4):

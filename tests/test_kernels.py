@@ -54,8 +54,11 @@ def test_gemm_rowmajor_refuses_bad_shapes():
         K.gemm_rowmajor(False, False, 1.0, A, B, 0.0, C)
 
 
+ROW_ACTIVATIONS = sorted(name for name, a in ACTIVATIONS.items() if a.pieces == 1)  # maxout: below
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("name", ROW_ACTIVATIONS)
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("rows", [3, 300])  # 300 x 129 is above the parallel threshold
 def test_bias_activation_matches_numpy(dtype, name, n_threads, rows):
@@ -77,7 +80,7 @@ def test_sigmoid_is_stable_for_huge_inputs(dtype):
     np.testing.assert_allclose(Z, expected, **TOL[dtype])
 
 
-ELEMENTWISE = sorted(name for name, a in ACTIVATIONS.items() if not a.rowwise)
+ELEMENTWISE = sorted(name for name, a in ACTIVATIONS.items() if not a.rowwise and a.pieces == 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -169,3 +172,25 @@ def test_cross_entropy_matches_the_book_formula_where_it_is_finite():
 def test_predicted_classes_match_numpy(width):
     A = np.array([[0.2, 0.7, 0.7, 0.1], [0.9, 0.1, 0.0, 0.9], [0.5, 0.5, 0.5, 0.5]])[:, :width].copy()
     np.testing.assert_array_equal(K.predicted_classes(A), predicted_classes(A))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxout_kernels_match_numpy(dtype):
+    from nnfast.activations import maxout
+    from nnfast.reference.sgd import route_to_largest_piece
+
+    rng = np.random.default_rng(11)
+    m, n, k = 6, 5, 3
+    ZP, bias = rand(rng, m, n * k, dtype=dtype), rand(rng, n * k, dtype=dtype)
+    ZP[0, :3] = 0.25  # a tie: the first piece wins in both
+    bias[:3] = 0
+    expected_z = ZP + bias
+    A = np.empty((m, n), dtype=dtype)
+    K.maxout_forward_into(A, ZP, bias)
+    np.testing.assert_array_equal(ZP, expected_z)
+    np.testing.assert_array_equal(A, maxout(k).function(expected_z))
+    D = rand(rng, m, n, dtype=dtype)
+    DP = np.empty((m, n * k), dtype=dtype)
+    K.maxout_route_into(DP, D, ZP)
+    np.testing.assert_array_equal(DP, route_to_largest_piece(D, ZP, k))
+    assert DP[0, 0] == D[0, 0] and DP[0, 1] == 0 and DP[0, 2] == 0

@@ -9,13 +9,15 @@ from nnfast import _train
 SIZES = np.array([4, 3, 2], dtype=np.intp)
 CODES = np.array([1, 1], dtype=np.intc)
 PARAMS = np.zeros(2)
+PIECES = np.ones(2, dtype=np.intp)
 N_PARAMS = 3 * 4 + 3 + 2 * 3 + 2
 NO_DROPOUT = dict(keep=np.empty((0, 0), dtype=np.uint8), keep_col=np.zeros(3, dtype=np.intp),
                   keep_scale=np.zeros(3))
 
 
 def args(**overrides):
-    a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, act_params=PARAMS, cost=1,
+    a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, act_params=PARAMS,
+             pieces=PIECES, cost=1,
              X=np.zeros((5, 4)), targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
              order=np.arange(5, dtype=np.intp), batch_size=2, eta=0.1, lmbda=0.0, n_train=5,
              regularization=0, **NO_DROPOUT, n_threads=1)
@@ -58,6 +60,10 @@ def test_valid_call_runs():
     (dict(keep_scale=np.array([0.0, 0.5, 0.0]), keep=np.ones((5, 3), dtype=np.uint8)), "hidden layers only"),
     (dict(keep_scale=np.array([0.0, 2.0, 0.0]), keep=np.ones((5, 2), dtype=np.uint8)), "keep must be"),
     (dict(keep_col=np.zeros(2, dtype=np.intp)), "one entry per layer"),
+    (dict(pieces=np.array([2, 1], dtype=np.intp)), "maxout layers"),
+    (dict(activations=np.array([10, 1], dtype=np.intc)), "maxout layers"),
+    (dict(activations=np.array([1, 10], dtype=np.intc), pieces=np.array([1, 2], dtype=np.intp)), "hidden layers only"),
+    (dict(pieces=np.ones(1, dtype=np.intp)), "layout"),
 ])
 def test_bad_train_epoch_arguments_raise(overrides, match):
     params = args(**overrides)["params"]
@@ -75,15 +81,15 @@ def test_mixed_dtypes_are_refused():
 def test_feedforward_and_evaluate_check_shapes():
     params = np.zeros(N_PARAMS)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
     with pytest.raises(ValueError, match="outside"):
-        _train.evaluate(params, SIZES, CODES, PARAMS, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.evaluate(params, SIZES, CODES, PARAMS, PIECES, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.array([0, 5, 1], dtype=np.intp), 16, 1)
     with pytest.raises(ValueError, match="grad must"):
-        _train.gradient(params, SIZES, CODES, PARAMS, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.gradient(params, SIZES, CODES, PARAMS, PIECES, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.zeros(3, dtype=np.intp), np.zeros(N_PARAMS - 1), 1)
     out = np.empty((3, 2))
-    _train.feedforward(params, SIZES, CODES, PARAMS, np.zeros((3, 4)), out, 2, 1)
+    _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), out, 2, 1)
     np.testing.assert_array_equal(out, 0.5)  # zero weights and biases: sigmoid(0) everywhere

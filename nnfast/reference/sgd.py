@@ -23,31 +23,47 @@ def one_hot(labels, n_out, dtype):
 
 
 def feedforward(weights, biases, activations, X, masks=None):
-    """(outputs, inputs, z): each layer's output (input layer first), what each layer fed the next
-    (the output after dropout), and the output layer's pre-activation z."""
-    outputs, inputs = [X], [X]
+    """(outputs, inputs, zs): each layer's output (input layer first), what each layer fed the next
+    (the output after dropout), and each layer's pre-activation z (zs[-1]: the output layer's;
+    for maxout, the pieces')."""
+    outputs, inputs, zs = [X], [X], [None]
     for l, (W, b, activation) in enumerate(zip(weights, biases, activations), start=1):
         z = inputs[-1] @ W.T + b
         a = activation.function(z)
         outputs.append(a)
+        zs.append(z)
         dropped = masks is not None and l < len(weights) and masks[l] is not None
         inputs.append(a * masks[l] if dropped else a)
-    return outputs, inputs, z
+    return outputs, inputs, zs
+
+
+def route_to_largest_piece(delta, z, k):
+    """Maxout's BP2: each unit's delta goes to its largest piece (the first of equal ones)."""
+    m, units = delta.shape
+    routed = np.zeros((m, units, k), dtype=delta.dtype)
+    winner = np.argmax(z.reshape(m, units, k), axis=2)
+    np.put_along_axis(routed, winner[:, :, None], delta[:, :, None], axis=2)
+    return routed.reshape(m, units * k)
 
 
 def backprop(weights, biases, activations, cost, X, Y, masks=None):
     """Gradients of the summed cost of the batch (X, Y): the book's four equations BP1-BP4."""
-    outputs, inputs, z = feedforward(weights, biases, activations, X, masks)
+    outputs, inputs, zs = feedforward(weights, biases, activations, X, masks)
     delta = cost.delta(outputs[-1], Y, activations[-1])  # BP1
     nabla_w = [None] * len(weights)
     nabla_b = [None] * len(weights)
     for l in reversed(range(len(weights))):
         nabla_b[l] = delta.sum(axis=0)  # BP3, summed over the batch
         nabla_w[l] = delta.T @ inputs[l]  # BP4
-        if l > 0:
-            delta = (delta @ weights[l]) * activations[l - 1].derivative(outputs[l])  # BP2
+        if l > 0:  # BP2
+            below = activations[l - 1]
+            delta = delta @ weights[l]
+            if below.pieces == 1:
+                delta = delta * below.derivative(outputs[l])
             if masks is not None and masks[l] is not None:
                 delta = delta * masks[l]
+            if below.pieces > 1:
+                delta = route_to_largest_piece(delta, zs[l], below.pieces)
     return nabla_w, nabla_b
 
 
@@ -86,8 +102,8 @@ def predicted_classes(A):
 
 def evaluate(weights, biases, activations, cost, X, Y, labels=None):
     """(summed cost over the rows, number of rows classified correctly)."""
-    outputs, _, z = feedforward(weights, biases, activations, X)
+    outputs, _, zs = feedforward(weights, biases, activations, X)
     A = outputs[-1]
-    total = float(np.sum(cost.per_example(z, A, Y)))
+    total = float(np.sum(cost.per_example(zs[-1], A, Y)))
     truth = labels if labels is not None else predicted_classes(Y)
     return total, int(np.count_nonzero(predicted_classes(A) == truth))
