@@ -8,6 +8,7 @@ from .costs import COSTS
 from .history import History
 from .initializers import INITIALIZERS
 from .network import Network
+from .training import Callback, StopTraining
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
 from ._config import show_config
@@ -17,5 +18,5 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "History", "Network", "Perceptron", "gradcheck",
-           "show_config", "__version__"]
+__all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "Callback", "History", "Network", "Perceptron",
+           "StopTraining", "gradcheck", "show_config", "__version__"]

@@ -48,10 +48,25 @@ class NumpyBackend:
         return masks
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
-                    keep, n_threads):
-        reference.train_epoch(net.weights, net.biases, net.activations, net.cost_function, X,
-                              self._targets(net, labels, targets), order, batch_size, eta, lmbda,
-                              len(X), regularization, self._masks(net, keep))
+                    keep, first, last, n_threads):
+        masks = self._masks(net, keep)
+        if masks is not None:
+            masks = [None if mk is None else mk[first:last] for mk in masks]
+        return reference.train_epoch(net.weights, net.biases, net.activations, net.cost_function, X,
+                                     self._targets(net, labels, targets), order[first:last],
+                                     batch_size, eta, lmbda, len(X), regularization, masks,
+                                     net.optimizer, self._state_views(net), net.optimizer_steps)
+
+    @staticmethod
+    def _state_views(net):
+        """Per layer ((W's state 1, W's state 2), (b's state 1, b's state 2)); None where unused."""
+        views = [net.layer_views(s) if len(s) else None for s in net.optimizer_state]
+
+        def view(k, kind, l):
+            return None if views[k] is None else views[k][kind][l]
+
+        return [((view(0, 0, l), view(1, 0, l)), (view(0, 1, l), view(1, 1, l)))
+                for l in range(len(net.weights))]
 
     def feedforward(self, net, X, n_threads):
         outputs, _, _ = reference.feedforward(net.weights, net.biases, net.activations, X)
@@ -96,15 +111,20 @@ class CythonBackend:
         return labels, np.empty((0, net.sizes[-1]), dtype=net.dtype)
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
-                    keep, n_threads):
+                    keep, first, last, n_threads):
         layout = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
         if keep is None:
             keep = np.empty((0, 0), dtype=np.uint8)
-        _train.train_epoch(net.params, *layout, net.cost_function.code, X, targets,
-                           labels, order, batch_size, eta, lmbda, len(X),
-                           _train.REGULARIZATION_CODES[regularization], keep,
-                           net.dropout_columns, net.dropout_scales, n_threads)
+        optimizer = net.optimizer
+        state1, state2 = net.optimizer_state
+        return _train.train_epoch(net.params, *layout, net.cost_function.code, X, targets,
+                                  labels, order, batch_size, eta, lmbda, len(X),
+                                  _train.REGULARIZATION_CODES[regularization], keep,
+                                  net.dropout_columns, net.dropout_scales,
+                                  _train.OPTIMIZER_CODES[optimizer.name],
+                                  np.asarray(optimizer.hyper, dtype=np.float64), state1, state2,
+                                  net.optimizer_steps, first, last, n_threads)
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.sizes[-1]), dtype=net.dtype)

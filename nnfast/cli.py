@@ -132,7 +132,6 @@ def _final_line(name, accuracy, n):
 
 
 def _train(args):
-    from .history import History
     from .network import Network
 
     # Everything the user chose is checked before any output or data loading.
@@ -150,21 +149,16 @@ def _train(args):
     say(f"{net}\ntraining on {description} ({counts}): {epochs}, batch size {args.batch_size}, "
         f"eta {args.eta:g}, lmbda {args.lmbda:g}", flush=True)
 
-    # One epoch per fit call, so that each line shows up as soon as its epoch ends. fit continues
-    # from the current weights and draws its shuffles from the network's Generator, so this trains
-    # exactly as one fit(epochs=N) call would.
-    history = History()
-    started = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        record = net.fit(X, y, epochs=1, batch_size=args.batch_size, eta=args.eta, lmbda=args.lmbda,
-                         validation_data=watched, monitor=True, verbose=False).last()
-        record["epoch"] = epoch
-        for key, value in record.items():
-            getattr(history, key).append(value)
-        say(f"epoch {epoch:3d}/{args.epochs}  {record['seconds'] + record['eval_seconds']:6.2f}s  "
+    def report(net, history):  # after every epoch, while fit runs
+        record = history.last()
+        say(f"epoch {record['epoch']:3d}/{args.epochs}  "
+            f"{record['seconds'] + record['eval_seconds']:6.2f}s  "
             f"train acc {_percent(record['train_accuracy'])}  "
             f"{watched_name} acc {_percent(record['validation_accuracy'])}", flush=True)
-    net.history = history
+
+    started = time.perf_counter()
+    history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, eta=args.eta,
+                      lmbda=args.lmbda, validation_data=watched, monitor=True, callbacks=[report])
     elapsed = time.perf_counter() - started
 
     lines = [_final_line(watched_name, history.validation_accuracy[-1], len(watched[1]))]

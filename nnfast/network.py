@@ -5,14 +5,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _threads
+from . import _threads, training
 from ._backend import make_backend
 from ._validation import (check_data, check_dtype, check_float, check_inputs, check_int, check_sizes,
                           check_targets)
 from .activations import get_activation
 from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty
-from .history import History
 from .initializers import get_initializer
+from .optimizers import get_optimizer
+from .schedules import get_schedule
 
 
 class ParameterList(Sequence):
@@ -134,18 +135,14 @@ class Network:
         self.lmbda = 0.0
         self.regularization = "l2"
         self.history = None
+        self.optimizer = get_optimizer("sgd")
 
         # One flat parameter vector; per layer W_l (row-major) then b_l: the layout of _train.pyx.
         # A maxout layer has units * pieces rows.
         shapes = [(n_out * act.pieces, n_in)
                   for n_out, n_in, act in zip(self.sizes[1:], self.sizes[:-1], self.activations)]
         self.params = np.zeros(sum(o * i + o for o, i in shapes), dtype=self.dtype)
-        weights, biases, pos = [], [], 0
-        for n_out, n_in in shapes:
-            weights.append(self.params[pos:pos + n_out * n_in].reshape(n_out, n_in))
-            pos += n_out * n_in
-            biases.append(self.params[pos:pos + n_out])
-            pos += n_out
+        weights, biases = self.layer_views(self.params)
         self._weights = ParameterList(weights, "weights")
         self._biases = ParameterList(biases, "biases")
         try:
@@ -154,6 +151,7 @@ class Network:
             self._biases.assign_all(initial_biases)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"init: {exc}") from None
+        self._reset_optimizer_state()
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -242,14 +240,16 @@ class Network:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=30, batch_size=10, eta=0.5, lmbda=0.0, shuffle=True,
-            validation_data=None, monitor=True, verbose=False, regularization="l2"):
-        """Train by mini-batch SGD; calling it again continues from the current weights.
+            validation_data=None, monitor=True, verbose=False, regularization="l2",
+            optimizer="sgd", schedule=None, early_stopping=None, callbacks=None):
+        """Train by mini-batch gradient descent; calling it again continues from the current
+        weights (and the optimizer's state, while the optimizer stays the same).
 
         Each epoch: the rows are shuffled (one permutation from the network's Generator; in order
         with ``shuffle=False``), cut into consecutive mini-batches of `batch_size` (the last one may
-        be shorter and is scaled by its own size m), and each batch takes one step
-        ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``, ``b <- b - (eta/m) sum grad_b`` with n the
-        number of training rows (L1: ``W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad_W``).
+        be shorter and is scaled by its own size m), and each batch takes one step. With the default
+        SGD: ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``, ``b <- b - (eta/m) sum grad_b`` with n
+        the number of training rows (L1: ``W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad_W``).
         With dropout, each epoch draws its keep-masks after its permutation, hidden layer by
         hidden layer, one row per example in the epoch's order.
 
@@ -258,6 +258,7 @@ class Network:
         X : array (n, sizes[0])
             One example per row; converted once to the network's dtype.
         y : array (n,) of int labels or (n, sizes[-1]) of target rows.
+        epochs, batch_size, eta, lmbda : the book's hyper-parameters (eta is the initial rate).
         validation_data : (Xv, yv) or None
             Measured after every epoch.
         monitor : bool
@@ -266,6 +267,16 @@ class Network:
             Print one line per epoch.
         regularization : "l2" or "l1"
             The weight penalty lmbda scales (biases are never regularised).
+        optimizer : str or nnfast.optimizers.Optimizer
+            "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam" (see nnfast.optimizers).
+        schedule : None, str, schedule object or callable
+            The learning rate of each epoch (see nnfast.schedules); None keeps eta.
+        early_stopping : int or None
+            Stop when the validation accuracy has not improved for this many epochs, and keep the
+            weights of the best epoch (needs validation_data).
+        callbacks : list
+            Callables f(net, history) run after each epoch, or nnfast.Callback objects (which may
+            also ask to run every k batches); returning True or raising nnfast.StopTraining stops.
 
         Returns
         -------
@@ -287,38 +298,44 @@ class Network:
                 raise TypeError("validation_data must be a pair (X_validation, y_validation)")
             validation = check_data(*validation_data, self.sizes[0], self.sizes[-1], self.dtype,
                                     what="validation ")
+        optimizer = get_optimizer(optimizer)
+        schedule = get_schedule(schedule)
+        if early_stopping is not None:
+            early_stopping = check_int(early_stopping, "early_stopping", 1)
+        if validation is None and (early_stopping is not None
+                                   or getattr(schedule, "needs_validation", False)):
+            raise ValueError("early_stopping and the halve_on_plateau schedule need validation_data")
+        callbacks = training.as_callbacks(callbacks)
         n_threads = _threads.effective_n_threads(self.n_threads)
 
-        n = len(X)
-        in_order = np.arange(n, dtype=np.intp)
-        history = History()
+        if optimizer != self.optimizer:  # a new optimizer starts with fresh state
+            self.optimizer = optimizer
+            self._reset_optimizer_state()
         self.lmbda = lmbda
         self.regularization = regularization
-        self.history = history
         with self._blas_threads(n_threads):
-            for epoch in range(1, epochs + 1):
-                order = self.rng.permutation(n).astype(np.intp, copy=False) if shuffle else in_order
-                keep = self._draw_dropout_masks(n)
-                started = time.perf_counter()
-                self._backend.train_epoch(self, X, labels, targets, order, batch_size, eta, lmbda,
-                                          regularization, keep, n_threads)
-                trained = time.perf_counter()
-                history.epoch.append(epoch)
-                history.seconds.append(trained - started)
-                if monitor:
-                    cost, accuracy = self._evaluate(X, labels, targets, n_threads)
-                    history.train_cost.append(cost + penalty(self.weights, lmbda, n, regularization))
-                    history.train_accuracy.append(accuracy)
-                if validation is not None:
-                    cost, accuracy = self._evaluate(*validation, n_threads)
-                    history.validation_cost.append(
-                        cost + penalty(self.weights, lmbda, len(validation[0]), regularization))
-                    history.validation_accuracy.append(accuracy)
-                history.eval_seconds.append(time.perf_counter() - trained)
-                if verbose:
-                    print(_epoch_line(history), flush=True)
-        return history
+            return training.train(self, X, labels, targets, validation, epochs=epochs,
+                                  batch_size=batch_size, eta=eta, lmbda=lmbda, shuffle=shuffle,
+                                  monitor=monitor, verbose=verbose, regularization=regularization,
+                                  schedule=schedule, early_stopping=early_stopping,
+                                  callbacks=callbacks, n_threads=n_threads)
 
+    def _reset_optimizer_state(self):
+        n_states = self.optimizer.n_states
+        self.optimizer_state = tuple(np.zeros(len(self.params) if k < n_states else 0, dtype=self.dtype)
+                                     for k in range(2))
+        self.optimizer_steps = 0
+
+    def layer_views(self, flat):
+        """(weights, biases): per-layer views into `flat`, an array with the layout of `params`."""
+        weights, biases, pos = [], [], 0
+        for n_out, n_in, act in zip(self.sizes[1:], self.sizes[:-1], self.activations):
+            rows = n_out * act.pieces
+            weights.append(flat[pos:pos + rows * n_in].reshape(rows, n_in))
+            pos += rows * n_in
+            biases.append(flat[pos:pos + rows])
+            pos += rows
+        return weights, biases
 
     def _draw_dropout_masks(self, n):
         """The epoch's keep-masks, packed (n, dropped units) uint8; None without dropout.
@@ -383,13 +400,3 @@ def _check_differentiable(activations):
             raise ValueError(f"activation {act.name!r} is not differentiable, so backpropagation "
                              "cannot train this network; train a perceptron with "
                              "nnfast.Perceptron, or set its weights by hand and use feedforward")
-
-
-def _epoch_line(history):
-    last = history.last()
-    parts = [f"epoch {last['epoch']:3d}", f"{last['seconds']:.2f}s"]
-    if "train_cost" in last:
-        parts.append(f"train cost {last['train_cost']:.4f} acc {last['train_accuracy']:.4f}")
-    if "validation_cost" in last:
-        parts.append(f"validation cost {last['validation_cost']:.4f} acc {last['validation_accuracy']:.4f}")
-    return "  ".join(parts)

@@ -7,7 +7,7 @@
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs,
-                        fabsf)
+                        fabsf, sqrt, sqrtf)
 
 # Codes shared with the Python registries (nnfast/activations.py, nnfast/costs.py).
 cdef enum:
@@ -380,3 +380,66 @@ cdef inline void maxout_route(floating* DP, const floating* D, const floating* Z
                     best = p
             for p in range(k):
                 DP[i * n * k + j * k + p] = D[i * n + j] if p == best else <floating>0
+
+
+# ---------------------------------------------------------------- optimizers
+
+cdef enum:
+    OPT_SGD = 0        # the fused book update (never reaches optimizer_step)
+    OPT_MOMENTUM = 1   # h0 = mu
+    OPT_NESTEROV = 2   # h0 = mu
+    OPT_ADAGRAD = 3    # h2 = eps
+    OPT_RMSPROP = 4    # h0 = rho, h2 = eps
+    OPT_ADAM = 5       # h0 = beta1, h1 = beta2, h2 = eps
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline void optimizer_step(floating* P, const floating* G, floating* S1, floating* S2,
+                                Py_ssize_t count, int optimizer, floating eta, floating inv_m,
+                                floating decay, int regularization, floating h0, floating h1,
+                                floating h2, floating correction1, floating correction2
+                                ) noexcept nogil:
+    """IN/OUT P (count,) and the optimizer's state S1, S2, from the summed batch gradient G.
+
+    g = G / m + decay * w (regularization 0: L2, decay = lmbda/n, 0 for biases) or
+        + decay * sign(w) (regularization 1: L1); then
+    momentum: v <- mu v - eta g; w <- w + v
+    nesterov: v' <- mu v - eta g; w <- w - mu v + (1 + mu) v'
+    adagrad:  c <- c + g^2; w <- w - eta g / (sqrt(c) + eps)
+    rmsprop:  c <- rho c + (1 - rho) g^2; w <- w - eta g / (sqrt(c) + eps)
+    adam:     m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
+              w <- w - eta (m / correction1) / (sqrt(v / correction2) + eps),
+              correction_k = 1 - b_k^t for the t-th step.
+    """
+    cdef Py_ssize_t i
+    cdef floating g, w, previous
+    for i in range(count):
+        w = P[i]
+        g = G[i] * inv_m
+        if decay != 0:
+            if regularization == 1:
+                g = g + decay * (1 if w > 0 else (-1 if w < 0 else 0))
+            else:
+                g = g + decay * w
+        if optimizer == OPT_MOMENTUM:
+            S1[i] = h0 * S1[i] - eta * g
+            P[i] = w + S1[i]
+        elif optimizer == OPT_NESTEROV:
+            previous = S1[i]
+            S1[i] = h0 * previous - eta * g
+            P[i] = w - h0 * previous + (1 + h0) * S1[i]
+        elif optimizer == OPT_ADAGRAD:
+            S1[i] = S1[i] + g * g
+            P[i] = w - eta * g / (_sqrt(S1[i]) + h2)
+        elif optimizer == OPT_RMSPROP:
+            S1[i] = h0 * S1[i] + (1 - h0) * g * g
+            P[i] = w - eta * g / (_sqrt(S1[i]) + h2)
+        elif optimizer == OPT_ADAM:
+            S1[i] = h0 * S1[i] + (1 - h0) * g
+            S2[i] = h1 * S2[i] + (1 - h1) * g * g
+            P[i] = w - eta * (S1[i] / correction1) / (_sqrt(S2[i] / correction2) + h2)

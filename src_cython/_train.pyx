@@ -13,13 +13,16 @@ released, so a wrong call from elsewhere raises instead of reading out of bounds
 import numpy as np
 
 from cython cimport floating
+from libc.math cimport pow
 from libc.string cimport memcpy
+from cython.parallel cimport prange
 
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
-    predicted_class, softmax_row, target_row_from_label,
+    predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
+    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM,
 )
 
 cdef enum:
@@ -27,6 +30,38 @@ cdef enum:
     REG_L1 = 1
 
 REGULARIZATION_CODES = {"l2": REG_L2, "l1": REG_L1}
+OPTIMIZER_CODES = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV,
+                   "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+cdef enum:
+    STEP_BLOCK = 16384  # parameters per parallel block of an optimizer step
+
+
+cdef void _optimizer_update(const Layout* net, floating* P, const floating* G, floating* S1,
+                            floating* S2, int optimizer, const double* hyper, double eta,
+                            Py_ssize_t m, double lmbda_over_n, int regularization,
+                            Py_ssize_t step, int n_threads) noexcept nogil:
+    """One optimizer step on every parameter (weights decayed, biases not), from the summed
+    gradient G of a batch of m examples; step = 1, 2, ... counts the steps taken (Adam)."""
+    cdef Py_ssize_t l, part, start, count, block, n_blocks, lo, hi
+    cdef double c1 = 1.0 - pow(hyper[0], <double>step), c2 = 1.0 - pow(hyper[1], <double>step)
+    cdef floating decay
+    for l in range(net.L):
+        for part in range(2):  # the weights (decayed), then the biases (not)
+            if part == 0:
+                start, count, decay = net.w_off[l], net.b_off[l] - net.w_off[l], <floating>lmbda_over_n
+            else:
+                start, count, decay = net.b_off[l], net.sizes[l + 1] * net.pieces[l], <floating>0
+            n_blocks = (count + STEP_BLOCK - 1) // STEP_BLOCK
+            for block in prange(n_blocks, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1 and n_blocks > 1):
+                lo = start + block * STEP_BLOCK
+                hi = min(start + count, lo + STEP_BLOCK)
+                optimizer_step(P + lo, G + lo, S1 + lo, S2 + lo, hi - lo, optimizer,
+                               <floating>eta, <floating>(1.0 / <double>m), decay, regularization,
+                               <floating>hyper[0], <floating>hyper[1], <floating>hyper[2],
+                               <floating>c1, <floating>c2)
 
 
 ctypedef struct Layout:
@@ -261,8 +296,11 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                 const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 double eta, double lmbda, Py_ssize_t n_train, int regularization,
                 const unsigned char[:, ::1] keep, const Py_ssize_t[::1] keep_col,
-                const double[::1] keep_scale, int n_threads):
-    """One epoch of mini-batch SGD, in place on params, without the GIL.
+                const double[::1] keep_scale, int optimizer, const double[::1] hyper,
+                floating[::1] state1, floating[::1] state2, Py_ssize_t step0, Py_ssize_t first,
+                Py_ssize_t last, int n_threads):
+    """One epoch (or the batches of positions first:last of it) of mini-batch training, in place on
+    params (and the optimizer's state), without the GIL. Returns the number of batches taken.
 
     IN  X (n, n_in); targets (n, n_out) or, when labels (n,) is non-empty, targets is (0, n_out)
         and the labels give one-hot rows; order (n,): the permutation of rows for this epoch;
@@ -270,7 +308,11 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         Dropout: keep (n, H) uint8, row r for the r-th example of the epoch; hidden layer l's units
         are columns keep_col[l]:keep_col[l] + sizes[l], kept units scaled by keep_scale[l]
         (0: no dropout on l; keep may be (0, 0) when no layer drops).
-    OUT params, updated batch by batch (see _batch).
+        Optimizer: OPT_SGD takes the book's fused step (see _batch); the others compute the batch
+        gradient, then optimizer_step with hyper = (h0, h1, h2) and state1/state2 (the length of
+        params, or empty when the optimizer keeps less state); step0 = steps taken before.
+        first, last: positions in `order` (first a multiple of batch_size; 0, n for an epoch).
+    OUT params, updated batch by batch (see _batch); state1, state2.
     """
     L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
     cdef Py_ssize_t L = L_obj
@@ -295,7 +337,22 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if keep.shape[0] != n or keep_col[l] < 0 or keep_col[l] + sizes[l] > keep.shape[1]:
                 raise ValueError(f"keep must be ({n}, >= {keep_col[l] + sizes[l]}) for layer {l}")
             any_dropout = True
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM or hyper.shape[0] != 3 or step0 < 0:
+        raise ValueError("unknown optimizer code, or hyper is not (h0, h1, h2), or step0 < 0")
+    cdef Py_ssize_t n_states = 2 if optimizer == OPT_ADAM else (0 if optimizer == OPT_SGD else 1)
+    if (n_states >= 1 and state1.shape[0] != params.shape[0]) or (
+            n_states == 2 and state2.shape[0] != params.shape[0]):
+        raise ValueError("the optimizer's state arrays must have the length of params")
+    if first < 0 or last > n or first > last or first % batch_size != 0:
+        raise ValueError("first:last must be a range of positions starting on a batch boundary")
     batch_size = min(batch_size, n)
+    grad_arr = np.empty(params.shape[0] if optimizer != OPT_SGD else 1,
+                        dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] grad = grad_arr
+    cdef floating* G = &grad[0] if optimizer != OPT_SGD else NULL
+    cdef floating* S1 = &state1[0] if n_states >= 1 else NULL
+    cdef floating* S2 = &state2[0] if n_states == 2 else NULL
+    cdef Py_ssize_t step = step0
 
     cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
                                    cost)
@@ -317,10 +374,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef bint consecutive
     cdef double lmbda_over_n = lmbda / <double>n_train
 
-    start = 0
+    start = first
     with nogil:
-        while start < n:
-            m = min(batch_size, n - start)
+        while start < last:
+            m = min(batch_size, last - start)
             # gather the batch (consecutive rows are used in place, no copy)
             consecutive = True
             for i in range(1, m):
@@ -337,9 +394,14 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             _fill_targets(T, targets, labels, &order[start], m, n_out)
             if any_dropout:
                 drop.keep = &keep[start, 0]
-            _batch(&net, &drop, &ws, &params[0], NULL, A0, T, m, buf, scratch, eta, lmbda_over_n,
+            _batch(&net, &drop, &ws, &params[0], G, A0, T, m, buf, scratch, eta, lmbda_over_n,
                    regularization, n_threads)
+            step += 1
+            if G != NULL:
+                _optimizer_update(&net, &params[0], G, S1, S2, optimizer, &hyper[0], eta, m,
+                                  lmbda_over_n, regularization, step, n_threads)
             start += m
+    return step - step0
 
 
 def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,

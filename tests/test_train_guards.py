@@ -20,7 +20,8 @@ def args(**overrides):
              pieces=PIECES, cost=1,
              X=np.zeros((5, 4)), targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
              order=np.arange(5, dtype=np.intp), batch_size=2, eta=0.1, lmbda=0.0, n_train=5,
-             regularization=0, **NO_DROPOUT, n_threads=1)
+             regularization=0, **NO_DROPOUT, optimizer=0, hyper=np.zeros(3), state1=np.zeros(0),
+             state2=np.zeros(0), step0=0, first=0, last=5, n_threads=1)
     a.update(overrides)
     return a
 
@@ -64,6 +65,14 @@ def test_valid_call_runs():
     (dict(activations=np.array([10, 1], dtype=np.intc)), "maxout layers"),
     (dict(activations=np.array([1, 10], dtype=np.intc), pieces=np.array([1, 2], dtype=np.intp)), "hidden layers only"),
     (dict(pieces=np.ones(1, dtype=np.intp)), "layout"),
+    (dict(optimizer=9), "optimizer"),
+    (dict(optimizer=5), "state arrays"),
+    (dict(optimizer=1, state1=np.zeros(N_PARAMS - 1)), "state arrays"),
+    (dict(hyper=np.zeros(2)), "hyper"),
+    (dict(step0=-1), "step0"),
+    (dict(first=1), "batch boundary"),
+    (dict(last=6), "batch boundary"),
+    (dict(first=4, last=2), "batch boundary"),
 ])
 def test_bad_train_epoch_arguments_raise(overrides, match):
     params = args(**overrides)["params"]

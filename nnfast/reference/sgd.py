@@ -68,31 +68,45 @@ def backprop(weights, biases, activations, cost, X, Y, masks=None):
 
 
 def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n,
-                      regularization="l2", masks=None):
-    """One gradient step on the batch (n = number of training rows):
+                      regularization="l2", masks=None, optimizer=None, states=None, step=1):
+    """One gradient step on the batch (n = number of training rows). Plain SGD (the book's):
     L2: W <- (1 - eta*lmbda/n) W - (eta/m) sum grad;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad;
-    b <- b - (eta/m) sum grad_b (biases are not regularised)."""
+    b <- b - (eta/m) sum grad_b (biases are not regularised).
+    Another optimizer: g = (1/m) sum grad (+ (lmbda/n) W or (lmbda/n) sign(W) for the weights), then
+    optimizer.update on each parameter array with its state arrays states[l] = (W's, b's) pairs."""
     m = len(X)
     nabla_w, nabla_b = backprop(weights, biases, activations, cost, X, Y, masks)
-    for W, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
-        if regularization == "l1":
-            W[...] = W - (eta * lmbda / n) * np.sign(W) - (eta / m) * nw
-        else:
-            W[...] = (1 - eta * lmbda / n) * W - (eta / m) * nw
-        b[...] = b - (eta / m) * nb
+    if optimizer is None or optimizer.name == "sgd":
+        for W, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
+            if regularization == "l1":
+                W[...] = W - (eta * lmbda / n) * np.sign(W) - (eta / m) * nw
+            else:
+                W[...] = (1 - eta * lmbda / n) * W - (eta / m) * nw
+            b[...] = b - (eta / m) * nb
+        return
+    for l, (W, b, nw, nb) in enumerate(zip(weights, biases, nabla_w, nabla_b)):
+        (w1, w2), (b1, b2) = states[l]
+        g = nw * (1 / m)
+        if lmbda != 0:
+            g = g + (lmbda / n) * (np.sign(W) if regularization == "l1" else W)
+        optimizer.update(W, g, w1, w2, eta, step)
+        optimizer.update(b, nb * (1 / m), b1, b2, eta, step)
 
 
 def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta, lmbda, n,
-                regularization="l2", masks=None):
-    """One epoch: the batches are consecutive slices of `order`; the last may be shorter.
-    masks[l] has one row per position in `order`."""
+                regularization="l2", masks=None, optimizer=None, states=None, step0=0):
+    """One epoch (or part of one): the batches are consecutive slices of `order`; the last may be
+    shorter. masks[l] has one row per position in `order`. Returns the number of steps taken."""
+    step = step0
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         batch_masks = None
         if masks is not None:
             batch_masks = [None if mk is None else mk[start:start + batch_size] for mk in masks]
+        step += 1
         update_mini_batch(weights, biases, activations, cost, X[batch], Y[batch], eta, lmbda, n,
-                          regularization, batch_masks)
+                          regularization, batch_masks, optimizer, states, step)
+    return step - step0
 
 
 def predicted_classes(A):
