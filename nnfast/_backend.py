@@ -47,6 +47,14 @@ class NumpyBackend:
             masks.append(keep[:, column:column + n_units].astype(net.dtype) * net.dtype.type(scale))
         return masks
 
+    @staticmethod
+    def _norms(net):
+        """Per layer: a reference Norm (views of gamma, beta, the running statistics) or None."""
+        return [None if running is None else
+                reference.Norm(gamma, beta, running[0], running[1], net.batch_norm_eps,
+                               net.batch_norm_momentum)
+                for gamma, beta, running in zip(net.bn_gamma, net.bn_beta, net.running_views())]
+
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, first, last, n_threads):
         masks = self._masks(net, keep)
@@ -55,31 +63,43 @@ class NumpyBackend:
         return reference.train_epoch(net.weights, net.biases, net.activations, net.cost_function, X,
                                      self._targets(net, labels, targets), order[first:last],
                                      batch_size, eta, lmbda, len(X), regularization, masks,
-                                     net.optimizer, self._state_views(net), net.optimizer_steps)
+                                     net.optimizer, self._state_views(net), net.optimizer_steps,
+                                     self._norms(net))
 
     @staticmethod
     def _state_views(net):
-        """Per layer ((W's state 1, W's state 2), (b's state 1, b's state 2)); None where unused."""
-        views = [net.layer_views(s) if len(s) else None for s in net.optimizer_state]
+        """Per layer, (state 1, state 2) view pairs for W, b, gamma, beta; None where unused."""
+        per_array = []  # per state array: (weights, biases, gammas, betas) views, or None
+        for s in net.optimizer_state:
+            per_array.append((*net.layer_views(s), *net.norm_views(s)) if len(s) else None)
 
-        def view(k, kind, l):
-            return None if views[k] is None else views[k][kind][l]
+        def pair(kind, l):
+            return tuple(None if views is None else views[kind][l] for views in per_array)
 
-        return [((view(0, 0, l), view(1, 0, l)), (view(0, 1, l), view(1, 1, l)))
-                for l in range(len(net.weights))]
+        return [tuple(pair(kind, l) for kind in range(4)) for l in range(len(net.weights))]
 
     def feedforward(self, net, X, n_threads):
-        outputs, _, _ = reference.feedforward(net.weights, net.biases, net.activations, X)
+        outputs, _, _, _ = reference.feedforward(net.weights, net.biases, net.activations, X,
+                                                 norms=self._norms(net))
         return outputs[-1]
 
-    def evaluate(self, net, X, labels, targets, n_threads):
+    def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         return reference.evaluate(net.weights, net.biases, net.activations, net.cost_function, X,
-                                  self._targets(net, labels, targets), labels)
+                                  self._targets(net, labels, targets), labels, self._norms(net),
+                                  batch_stats)
 
     def gradient(self, net, X, labels, targets, n_threads):
-        nabla_w, nabla_b = reference.backprop(net.weights, net.biases, net.activations,
-                                              net.cost_function, X, self._targets(net, labels, targets))
-        return np.concatenate([part for nw, nb in zip(nabla_w, nabla_b) for part in (nw.ravel(), nb)])
+        nabla_w, nabla_b, nabla_norm = reference.backprop(
+            net.weights, net.biases, net.activations, net.cost_function, X,
+            self._targets(net, labels, targets), norms=self._norms(net))
+        grad = np.empty_like(net.params)
+        weights, biases = net.layer_views(grad)
+        gammas, betas = net.norm_views(grad)
+        for l in range(len(weights)):
+            weights[l][...], biases[l][...] = nabla_w[l], nabla_b[l]
+            if nabla_norm[l] is not None:
+                gammas[l][...], betas[l][...] = nabla_norm[l]
+        return grad
 
 
 class CythonBackend:
@@ -99,10 +119,14 @@ class CythonBackend:
 
     @staticmethod
     def _layout(net):
+        """The architecture arguments of every _train entry point, then the running statistics."""
         return (np.asarray(net.sizes, dtype=np.intp),
                 np.asarray([a.code for a in net.activations], dtype=np.intc),
                 np.asarray([a.param for a in net.activations], dtype=np.float64),
-                np.asarray([a.pieces for a in net.activations], dtype=np.intp))
+                np.asarray([a.pieces for a in net.activations], dtype=np.intp),
+                np.asarray(net.batch_norm, dtype=np.intp),
+                np.asarray([net.batch_norm_eps, net.batch_norm_momentum], dtype=np.float64),
+                net.bn_running)
 
     @staticmethod
     def _target_args(net, labels, targets):
@@ -131,10 +155,11 @@ class CythonBackend:
         _train.feedforward(net.params, *self._layout(net), X, out, FORWARD_CHUNK, n_threads)
         return out
 
-    def evaluate(self, net, X, labels, targets, n_threads):
+    def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
         return _train.evaluate(net.params, *self._layout(net), net.cost_function.code, X, targets,
-                               labels, FORWARD_CHUNK, n_threads)
+                               labels, len(X) if batch_stats else FORWARD_CHUNK, n_threads,
+                               batch_stats)
 
     def gradient(self, net, X, labels, targets, n_threads):
         labels, targets = self._target_args(net, labels, targets)

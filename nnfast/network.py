@@ -96,6 +96,16 @@ class Network:
         Dropout probability p for every hidden layer, or one per hidden layer (0 = none). Inverted
         dropout: kept units are scaled by 1/(1-p) during training, so inference needs no rescale.
         The masks are drawn from the network's Generator in Python, after each epoch's shuffle.
+    batch_norm : bool or list of bool
+        Batch normalisation of every hidden layer's pre-activations, or one flag per hidden layer
+        (not for maxout layers): zhat = (z - mean) / sqrt(var + eps) over the mini-batch while
+        training, over running averages at inference; y = gamma * zhat + beta feeds the
+        activation. gamma (starts at 1) and beta (at 0) are learned, never decayed; see
+        ``net.bn_gamma``, ``net.bn_beta``, ``net.bn_running``. Such a layer's bias is redundant
+        (the normalisation removes it): it starts at 0 and its gradient is exactly 0.
+    batch_norm_eps, batch_norm_momentum : float
+        eps, and the running averages' momentum (running <- momentum running + (1 - momentum) batch;
+        the batch variance enters unbiased).
 
     Attributes
     ----------
@@ -108,7 +118,8 @@ class Network:
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
                  dtype="float64", backend="cython", seed=None, n_threads=None, *,
-                 output_activation=None, dropout=0.0):
+                 output_activation=None, dropout=0.0, batch_norm=False, batch_norm_eps=1e-5,
+                 batch_norm_momentum=0.9):
         self.sizes = check_sizes(sizes)
         self.activations = _resolve_activations(activation, output_activation, len(self.sizes) - 1)
         self.cost_function = get_cost(cost)
@@ -124,6 +135,12 @@ class Network:
                 self.dropout_scales[l] = 1.0 / (1.0 - p)
                 column += self.sizes[l]
         self._dropped_units = column
+        self.batch_norm = _resolve_batch_norm(batch_norm, self.activations)
+        self.batch_norm_eps = check_float(batch_norm_eps, "batch_norm_eps", positive=True)
+        self.batch_norm_momentum = check_float(batch_norm_momentum, "batch_norm_momentum",
+                                               positive=False)
+        if self.batch_norm_momentum >= 1:
+            raise ValueError(f"batch_norm_momentum must be in [0, 1), got {batch_norm_momentum}")
         initializer = get_initializer(init)
         self.dtype = check_dtype(dtype)
         self.n_threads = _threads.check_n_threads(n_threads)
@@ -137,12 +154,16 @@ class Network:
         self.history = None
         self.optimizer = get_optimizer("sgd")
 
-        # One flat parameter vector; per layer W_l (row-major) then b_l: the layout of _train.pyx.
-        # A maxout layer has units * pieces rows.
-        shapes = [(n_out * act.pieces, n_in)
-                  for n_out, n_in, act in zip(self.sizes[1:], self.sizes[:-1], self.activations)]
-        self.params = np.zeros(sum(o * i + o for o, i in shapes), dtype=self.dtype)
+        # One flat parameter vector; per layer W_l (row-major), b_l, and gamma_l, beta_l with batch
+        # norm: the layout of _train.pyx. A maxout layer has units * pieces rows.
+        shapes = [(rows, n_in) for rows, n_in, _ in self._layer_shapes()]
+        self.params = np.zeros(self._layer_offsets()[-1][3], dtype=self.dtype)
         weights, biases = self.layer_views(self.params)
+        self.bn_gamma, self.bn_beta = self.norm_views(self.params)
+        units = [rows for rows, _, normed in self._layer_shapes() if normed]
+        self.bn_running = np.concatenate(
+            [np.concatenate([np.zeros(u), np.ones(u)]) for u in units]).astype(self.dtype) \
+            if units else np.zeros(0, dtype=self.dtype)
         self._weights = ParameterList(weights, "weights")
         self._biases = ParameterList(biases, "biases")
         try:
@@ -151,6 +172,10 @@ class Network:
             self._biases.assign_all(initial_biases)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"init: {exc}") from None
+        for gamma, bias in zip(self.bn_gamma, self.biases):
+            if gamma is not None:  # batch norm: gamma starts at 1, beta at 0; the bias is unused
+                gamma[...] = 1
+                bias[...] = 0
         self._reset_optimizer_state()
 
     # ------------------------------------------------------------------ parameters
@@ -326,16 +351,46 @@ class Network:
                                      for k in range(2))
         self.optimizer_steps = 0
 
+    def _layer_shapes(self):
+        """Per weight layer: (rows of W, columns of W, batch-normalised?)."""
+        return [(n_out * act.pieces, n_in, normed) for n_out, n_in, act, normed
+                in zip(self.sizes[1:], self.sizes[:-1], self.activations, self.batch_norm)]
+
+    def _layer_offsets(self):
+        """Per weight layer: offsets of (W, b, gamma or None, the end) in `params`."""
+        offsets, pos = [], 0
+        for rows, n_in, normed in self._layer_shapes():
+            w, b = pos, pos + rows * n_in
+            g = b + rows if normed else None
+            pos = b + rows * (3 if normed else 1)
+            offsets.append((w, b, g, pos))
+        return offsets
+
     def layer_views(self, flat):
         """(weights, biases): per-layer views into `flat`, an array with the layout of `params`."""
-        weights, biases, pos = [], [], 0
-        for n_out, n_in, act in zip(self.sizes[1:], self.sizes[:-1], self.activations):
-            rows = n_out * act.pieces
-            weights.append(flat[pos:pos + rows * n_in].reshape(rows, n_in))
-            pos += rows * n_in
-            biases.append(flat[pos:pos + rows])
-            pos += rows
+        weights, biases = [], []
+        for (rows, n_in, _), (w, b, _, _) in zip(self._layer_shapes(), self._layer_offsets()):
+            weights.append(flat[w:b].reshape(rows, n_in))
+            biases.append(flat[b:b + rows])
         return weights, biases
+
+    def norm_views(self, flat):
+        """(gammas, betas): per-layer views of batch norm's parameters in `flat` (None where a
+        layer has no batch norm)."""
+        gammas, betas = [], []
+        for (rows, _, _), (_, _, g, _) in zip(self._layer_shapes(), self._layer_offsets()):
+            gammas.append(None if g is None else flat[g:g + rows])
+            betas.append(None if g is None else flat[g + rows:g + 2 * rows])
+        return gammas, betas
+
+    def running_views(self):
+        """Per layer: (running mean, running variance) views of `bn_running`, or None."""
+        views, pos = [], 0
+        for rows, _, normed in self._layer_shapes():
+            views.append((self.bn_running[pos:pos + rows], self.bn_running[pos + rows:pos + 2 * rows])
+                         if normed else None)
+            pos += 2 * rows if normed else 0
+        return views
 
     def _draw_dropout_masks(self, n):
         """The epoch's keep-masks, packed (n, dropped units) uint8; None without dropout.
@@ -386,6 +441,19 @@ def _resolve_dropout(dropout, n_hidden):
             raise ValueError(f"dropout probabilities must be in [0, 1), got {p}")
         checked.append(float(p))
     return checked
+
+
+def _resolve_batch_norm(batch_norm, activations):
+    """One flag per weight layer (the output layer's always False)."""
+    n_hidden = len(activations) - 1
+    flags = list(batch_norm) if isinstance(batch_norm, (list, tuple)) else [batch_norm] * n_hidden
+    if len(flags) != n_hidden or not all(isinstance(f, (bool, np.bool_)) for f in flags):
+        raise ValueError(f"batch_norm: need True/False or one flag per hidden layer ({n_hidden}), "
+                         f"got {batch_norm!r}")
+    for flag, act in zip(flags, activations):
+        if flag and act.pieces > 1:
+            raise ValueError("batch_norm is not available for maxout layers")
+    return [bool(f) for f in flags] + [False]
 
 
 def _check_regularization(regularization):

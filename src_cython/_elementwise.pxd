@@ -443,3 +443,77 @@ cdef inline void optimizer_step(floating* P, const floating* G, floating* S1, fl
             S1[i] = h0 * S1[i] + (1 - h0) * g
             S2[i] = h1 * S2[i] + (1 - h1) * g * g
             P[i] = w - eta * (S1[i] / correction1) / (_sqrt(S2[i] / correction2) + h2)
+
+
+# ---------------------------------------------------------------- batch normalisation
+
+cdef inline void batchnorm_train(floating* Z, const floating* bias, const floating* gamma,
+                                 Py_ssize_t m, Py_ssize_t n, floating* zhat, floating* mean,
+                                 floating* inv_std, floating* running, floating eps,
+                                 floating momentum) noexcept nogil:
+    """Training mode. IN/OUT Z (m, n): z without bias -> gamma * zhat (beta and the activation are
+    added by bias_activation afterwards); OUT zhat (m, n) = (z - mean) * inv_std with the batch's
+    mean (n,) and biased variance, inv_std (n,) = 1 / sqrt(var + eps). Sums run row after row.
+    running (2n,), when not NULL: mean then variance, moved toward the batch's by
+    running <- momentum running + (1 - momentum) batch (the variance unbiased: var * m / (m - 1)).
+    """
+    cdef Py_ssize_t i, j
+    cdef floating diff, inv_m = <floating>1 / <floating>m
+    for j in range(n):
+        mean[j] = 0
+        inv_std[j] = 0  # the sum of squares, for now
+    for i in range(m):
+        for j in range(n):
+            Z[i * n + j] = Z[i * n + j] + bias[j]
+            mean[j] = mean[j] + Z[i * n + j]
+    for j in range(n):
+        mean[j] = mean[j] * inv_m
+    for i in range(m):
+        for j in range(n):
+            diff = Z[i * n + j] - mean[j]
+            inv_std[j] = inv_std[j] + diff * diff
+    if running != NULL:
+        for j in range(n):
+            running[j] = momentum * running[j] + (1 - momentum) * mean[j]
+            running[n + j] = momentum * running[n + j] + (1 - momentum) * (
+                inv_std[j] / <floating>(m - 1 if m > 1 else 1))
+    for j in range(n):
+        inv_std[j] = 1 / _sqrt(inv_std[j] * inv_m + eps)
+    for i in range(m):
+        for j in range(n):
+            zhat[i * n + j] = (Z[i * n + j] - mean[j]) * inv_std[j]
+            Z[i * n + j] = gamma[j] * zhat[i * n + j]
+
+
+cdef inline void batchnorm_infer(floating* Z, const floating* bias, const floating* gamma,
+                                 const floating* running, Py_ssize_t m, Py_ssize_t n,
+                                 floating eps) noexcept nogil:
+    """Inference mode. IN/OUT Z (m, n): z without bias -> gamma * (z - running mean) /
+    sqrt(running var + eps) (beta and the activation follow in bias_activation)."""
+    cdef Py_ssize_t i, j
+    cdef floating inv
+    for j in range(n):
+        inv = 1 / _sqrt(running[n + j] + eps)
+        for i in range(m):
+            Z[i * n + j] = gamma[j] * (((Z[i * n + j] + bias[j]) - running[j]) * inv)
+
+
+cdef inline void batchnorm_backward(floating* D, const floating* zhat, const floating* inv_std,
+                                    const floating* gamma, Py_ssize_t m, Py_ssize_t n,
+                                    floating* dgamma, floating* dbeta) noexcept nogil:
+    """IN/OUT D (m, n): dC/dy (y = gamma zhat + beta) -> dC/dz; OUT dgamma, dbeta (n,):
+    dbeta = sum_i dy, dgamma = sum_i dy zhat,
+    dz = (inv_std gamma / m) (m dy - dbeta - zhat dgamma)."""
+    cdef Py_ssize_t i, j
+    cdef floating scale, fm = <floating>m
+    for j in range(n):
+        dbeta[j] = 0
+        dgamma[j] = 0
+    for i in range(m):
+        for j in range(n):
+            dbeta[j] = dbeta[j] + D[i * n + j]
+            dgamma[j] = dgamma[j] + D[i * n + j] * zhat[i * n + j]
+    for j in range(n):
+        scale = inv_std[j] * gamma[j] / fm
+        for i in range(m):
+            D[i * n + j] = scale * ((fm * D[i * n + j] - dbeta[j]) - zhat[i * n + j] * dgamma[j])

@@ -22,7 +22,8 @@ from _elementwise cimport (
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
-    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM,
+    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, batchnorm_train, batchnorm_infer,
+    batchnorm_backward,
 )
 
 cdef enum:
@@ -49,10 +50,10 @@ cdef void _optimizer_update(const Layout* net, floating* P, const floating* G, f
     cdef floating decay
     for l in range(net.L):
         for part in range(2):  # the weights (decayed), then the biases (not)
-            if part == 0:
+            if part == 0:  # (the second part: b_l, and gamma_l, beta_l with batch norm)
                 start, count, decay = net.w_off[l], net.b_off[l] - net.w_off[l], <floating>lmbda_over_n
             else:
-                start, count, decay = net.b_off[l], net.sizes[l + 1] * net.pieces[l], <floating>0
+                start, count, decay = net.b_off[l], net.e_off[l] - net.b_off[l], <floating>0
             n_blocks = (count + STEP_BLOCK - 1) // STEP_BLOCK
             for block in prange(n_blocks, schedule="static", num_threads=n_threads,
                                 use_threads_if=n_threads > 1 and n_blocks > 1):
@@ -72,6 +73,12 @@ ctypedef struct Layout:
     const Py_ssize_t* b_off      # (L,) offset of b_l in params
     const int* acts              # (L,) activation code of layer l's output
     const double* act_params     # (L,) its parameter (leaky slope, ELU alpha; else unused)
+    const Py_ssize_t* bn         # (L,) 1 where layer l's output is batch-normalised (hidden only)
+    const Py_ssize_t* g_off      # (L,) offset of gamma_l in params (beta_l follows); after b_l
+    const Py_ssize_t* e_off      # (L,) end of layer l's parameters
+    const Py_ssize_t* r_off      # (L,) offset of layer l's running mean (variance follows)
+    double bn_eps
+    double bn_momentum
     int cost
 
 
@@ -82,6 +89,8 @@ ctypedef struct Workspace:
     const Py_ssize_t* d_off      # D_l = dC/dA_l... times sigma'(z): the deltas (m, sizes[l])
     const Py_ssize_t* zp_off     # maxout: the pieces' pre-activations (m, sizes[l] * k)
     const Py_ssize_t* dp_off     # maxout: the pieces' deltas (m, sizes[l] * k)
+    const Py_ssize_t* zh_off     # batch norm: zhat (m, sizes[l])
+    const Py_ssize_t* st_off     # batch norm: mean, inv_std, dgamma, dbeta (4 sizes[l])
 
 
 ctypedef struct Dropout:
@@ -92,13 +101,17 @@ ctypedef struct Dropout:
 
 
 cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-                   const double[::1] act_params, const Py_ssize_t[::1] pieces):
-    """(L, offsets of W_l in params, offsets of b_l): checks params has exactly the sizes' length.
-    W_l has sizes[l+1] * pieces[l] rows (unit j's pieces next to each other) and sizes[l] columns."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0, rows
+                   const double[::1] act_params, const Py_ssize_t[::1] pieces,
+                   const Py_ssize_t[::1] batch_norm, Py_ssize_t n_running):
+    """(L, offsets of W_l, b_l, gamma_l, the end of layer l, running stats of layer l) after checking
+    params (and the running statistics) have exactly the length the layers need. W_l has
+    sizes[l+1] * pieces[l] rows (unit j's pieces next to each other) and sizes[l] columns; a
+    batch-normalised layer has gamma_l and beta_l (sizes[l+1] each) after b_l."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, pos = 0, rows, running = 0
     if (L < 1 or activations.shape[0] != L or act_params.shape[0] != L
-            or pieces.shape[0] != L):
-        raise ValueError("layout: need len(sizes) >= 2 and one activation (parameter, pieces) per layer")
+            or pieces.shape[0] != L or batch_norm.shape[0] != L):
+        raise ValueError("layout: need len(sizes) >= 2 and one activation (parameter, pieces, "
+                         "batch-norm flag) per layer")
     for l in range(L + 1):
         if sizes[l] < 1 or sizes[l] > 2147483647:
             raise ValueError("layout: layer sizes must be in [1, 2**31)")
@@ -111,32 +124,54 @@ cdef tuple _layout(Py_ssize_t n_params, const Py_ssize_t[::1] sizes, const int[:
             raise ValueError("layout: maxout is for hidden layers only")
         if sizes[l + 1] * pieces[l] > 2147483647:
             raise ValueError("layout: a layer has too many rows (units x pieces)")
-    w_off = np.empty(L, dtype=np.intp)
-    b_off = np.empty(L, dtype=np.intp)
+        if batch_norm[l] != 0 and (batch_norm[l] != 1 or l == L - 1 or pieces[l] != 1):
+            raise ValueError("layout: batch norm is for hidden layers (not maxout) only")
+    offsets = np.zeros((5, L), dtype=np.intp)  # W, b, gamma, end, running
     for l in range(L):
         rows = sizes[l + 1] * pieces[l]
-        w_off[l] = pos
+        offsets[0, l] = pos
         pos += rows * sizes[l]
-        b_off[l] = pos
+        offsets[1, l] = pos
         pos += rows
+        offsets[2, l] = pos
+        if batch_norm[l]:
+            pos += 2 * rows
+            offsets[4, l] = running
+            running += 2 * rows
+        offsets[3, l] = pos
     if n_params != pos:
         raise ValueError(f"layout: params has {n_params} values, the sizes need {pos}")
-    return L, w_off, b_off
+    if n_running != running:
+        raise ValueError(f"layout: the running statistics have {n_running} values, need {running}")
+    return L, offsets
 
 
 cdef Layout _make_layout(Py_ssize_t L, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
-                         const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
-                         const int[::1] activations, const double[::1] act_params, int cost):
+                         const Py_ssize_t[:, ::1] offsets, const Py_ssize_t[::1] batch_norm,
+                         const double[::1] bn_hyper, const int[::1] activations,
+                         const double[::1] act_params, int cost):
     cdef Layout net
     net.L = L
     net.sizes = &sizes[0]
     net.pieces = &pieces[0]
-    net.w_off = &w_off[0]
-    net.b_off = &b_off[0]
+    net.w_off = &offsets[0, 0]
+    net.b_off = &offsets[1, 0]
+    net.g_off = &offsets[2, 0]
+    net.e_off = &offsets[3, 0]
+    net.r_off = &offsets[4, 0]
+    net.bn = &batch_norm[0]
+    net.bn_eps = bn_hyper[0]
+    net.bn_momentum = bn_hyper[1]
     net.acts = &activations[0]
     net.act_params = &act_params[0]
     net.cost = cost
     return net
+
+
+cdef const double[::1] _bn_hyper(const double[::1] bn_hyper):
+    if bn_hyper.shape[0] != 2 or not bn_hyper[0] > 0 or not 0 <= bn_hyper[1] < 1:
+        raise ValueError("bn_hyper must be (eps > 0, momentum in [0, 1))")
+    return bn_hyper
 
 
 cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_cols,
@@ -168,9 +203,9 @@ cdef void _fill_targets(floating* T, const floating[:, ::1] targets, const Py_ss
 
 
 cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, floating* P,
-                 floating* G, const floating* A0, const floating* T, Py_ssize_t m, floating* buf,
-                 floating* scratch, double eta, double lmbda_over_n, int regularization,
-                 int n_threads) noexcept nogil:
+                 floating* G, floating* running, const floating* A0, const floating* T,
+                 Py_ssize_t m, floating* buf, floating* scratch, double eta, double lmbda_over_n,
+                 int regularization, int n_threads) noexcept nogil:
     """Forward and backward pass of m examples (A0 their inputs, T their targets).
 
     G == NULL: take the SGD step on P (the book's network2, with the regularisation's weight step):
@@ -179,14 +214,18 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
         b <- b - (eta/m) sum of the rows of D
     G != NULL: write the summed gradients of the examples' costs into G (the layout of P).
     For a maxout layer, D above is the delta of its pieces (each unit's delta routed to its largest).
+    Batch norm (training mode: the batch's statistics) moves the running statistics when `running`
+    is not NULL; gamma and beta take a plain gradient step with SGD (no decay), or join G.
     """
-    cdef Py_ssize_t L = net.L, l, k
+    cdef Py_ssize_t L = net.L, l, k, i
     cdef const Py_ssize_t* sizes = net.sizes
     cdef int fan_in, rows
     cdef const floating* inp = A0
     cdef floating* Dl
     cdef floating step = <floating>(eta / <double>m)
     cdef floating beta
+    cdef floating* stats
+    cdef Py_ssize_t units
     # forward: A_{l+1} = sigma(inp W_l^T + b_l) (maxout: the largest piece); inp of the next
     # layer = A_{l+1} after dropout
     for l in range(L):
@@ -198,6 +237,16 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
                        P + net.w_off[l], fan_in, <floating>0, buf + ws.zp_off[l + 1], rows, n_threads)
             maxout_forward(buf + ws.a_off[l + 1], buf + ws.zp_off[l + 1], P + net.b_off[l], m,
                            sizes[l + 1], k)
+        elif net.bn[l]:
+            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
+                       P + net.w_off[l], fan_in, <floating>0, buf + ws.a_off[l + 1], rows, n_threads)
+            stats = buf + ws.st_off[l + 1]
+            batchnorm_train(buf + ws.a_off[l + 1], P + net.b_off[l], P + net.g_off[l], m, rows,
+                            buf + ws.zh_off[l + 1], stats, stats + rows,
+                            running + net.r_off[l] if running != NULL else NULL,
+                            <floating>net.bn_eps, <floating>net.bn_momentum)
+            bias_activation(buf + ws.a_off[l + 1], P + net.g_off[l] + rows, m, rows, net.acts[l],
+                            <floating>net.act_params[l], n_threads)
         else:
             gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
                        P + net.w_off[l], fan_in, <floating>0, buf + ws.a_off[l + 1], rows, n_threads)
@@ -230,12 +279,30 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
             if net.pieces[l - 1] > 1:
                 maxout_route(buf + ws.dp_off[l], buf + ws.d_off[l], buf + ws.zp_off[l], m, fan_in,
                              net.pieces[l - 1])
+            if net.bn[l - 1]:  # through the normalisation; gamma, beta of layer l-1 learn here
+                units = fan_in
+                stats = buf + ws.st_off[l]
+                batchnorm_backward(buf + ws.d_off[l], buf + ws.zh_off[l], stats + units,
+                                   P + net.g_off[l - 1], m, units, stats + 2 * units,
+                                   stats + 3 * units)
+                if G != NULL:
+                    memcpy(G + net.g_off[l - 1], stats + 2 * units, 2 * units * sizeof(floating))
+                else:
+                    for i in range(2 * units):
+                        P[net.g_off[l - 1] + i] = P[net.g_off[l - 1] + i] - step * stats[2 * units + i]
+        # a batch-normalised layer's bias is redundant (the normalisation removes it): its
+        # gradient is exactly 0, so it stays put (beta takes its role)
         if G != NULL:
-            column_sums(Dl, m, rows, G + net.b_off[l])
+            if net.bn[l]:
+                for i in range(rows):
+                    G[net.b_off[l] + i] = 0
+            else:
+                column_sums(Dl, m, rows, G + net.b_off[l])
             gemm_split(Trans, NoTrans, rows, fan_in, <int>m, <floating>1, Dl, rows,
                        inp, fan_in, <floating>0, G + net.w_off[l], fan_in, n_threads)
             continue
-        bias_update(P + net.b_off[l], Dl, m, rows, step, scratch)
+        if not net.bn[l]:
+            bias_update(P + net.b_off[l], Dl, m, rows, step, scratch)
         if regularization == REG_L1:
             l1_shrink(P + net.w_off[l], <Py_ssize_t>rows * fan_in, <floating>(eta * lmbda_over_n))
             beta = 1
@@ -248,13 +315,14 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
 cdef class _BatchBuffers:
     """The workspace of _batch for batches of up to `rows` examples: one buffer and its offsets."""
     cdef object buffer
-    cdef object offsets  # (5, L + 1): a, in, d, zp, dp
+    cdef object offsets  # (7, L + 1): a, in, d, zp, dp, zh, st
     cdef Py_ssize_t scratch_off, targets_off
 
-    def __init__(self, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces, Py_ssize_t rows,
-                 const double[::1] scale, object dtype):
+    def __init__(self, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
+                 const Py_ssize_t[::1] batch_norm, Py_ssize_t rows, const double[::1] scale,
+                 object dtype):
         cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, widest = 0
-        offsets = np.zeros((5, L + 1), dtype=np.intp)
+        offsets = np.zeros((7, L + 1), dtype=np.intp)
         for l in range(L + 1):
             offsets[0, l] = offsets[1, l] = total                      # A_l
             total += rows * sizes[l]
@@ -272,6 +340,11 @@ cdef class _BatchBuffers:
                 total += rows * sizes[l] * pieces[l - 1]
                 offsets[4, l] = total
                 total += rows * sizes[l] * pieces[l - 1]
+            if batch_norm[l - 1]:                                      # batch norm: zhat, stats
+                offsets[5, l] = total
+                total += rows * sizes[l]
+                offsets[6, l] = total
+                total += 4 * sizes[l]
         self.targets_off = total
         total += rows * sizes[L]
         self.scratch_off = total
@@ -287,11 +360,15 @@ cdef Workspace _workspace(const Py_ssize_t[:, ::1] offsets):
     ws.d_off = &offsets[2, 0]
     ws.zp_off = &offsets[3, 0]
     ws.dp_off = &offsets[4, 0]
+    ws.zh_off = &offsets[5, 0]
+    ws.st_off = &offsets[6, 0]
     return ws
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-                const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
+                const double[::1] act_params, const Py_ssize_t[::1] pieces,
+                const Py_ssize_t[::1] batch_norm, const double[::1] bn_hyper,
+                floating[::1] running, int cost,
                 const floating[:, ::1] X, const floating[:, ::1] targets,
                 const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 double eta, double lmbda, Py_ssize_t n_train, int regularization,
@@ -312,9 +389,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         gradient, then optimizer_step with hyper = (h0, h1, h2) and state1/state2 (the length of
         params, or empty when the optimizer keeps less state); step0 = steps taken before.
         first, last: positions in `order` (first a multiple of batch_size; 0, n for an epoch).
-    OUT params, updated batch by batch (see _batch); state1, state2.
+        Batch norm: batch_norm (L,) flags, bn_hyper = (eps, momentum), running: the running means
+        and variances of the normalised layers (empty without batch norm).
+    OUT params, updated batch by batch (see _batch); state1, state2; running.
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
+    L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
+                                 batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L], i, l, start, m
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
@@ -354,14 +434,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef floating* S2 = &state2[0] if n_states == 2 else NULL
     cdef Py_ssize_t step = step0
 
-    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
-                                   cost)
+    cdef Layout net = _make_layout(L, sizes, pieces, offsets_arr, batch_norm, _bn_hyper(bn_hyper),
+                                   activations, act_params, cost)
+    cdef floating* R = &running[0] if running.shape[0] > 0 else NULL
     cdef Dropout drop
     drop.keep = NULL
     drop.stride = keep.shape[1]
     drop.col = &keep_col[0]
     drop.scale = &keep_scale[0]
-    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, batch_size, keep_scale,
+    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, batch_norm, batch_size, keep_scale,
                                                np.float32 if floating is float else np.float64)
     cdef const Py_ssize_t[:, ::1] offsets = buffers.offsets
     cdef Workspace ws = _workspace(offsets)
@@ -394,7 +475,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             _fill_targets(T, targets, labels, &order[start], m, n_out)
             if any_dropout:
                 drop.keep = &keep[start, 0]
-            _batch(&net, &drop, &ws, &params[0], G, A0, T, m, buf, scratch, eta, lmbda_over_n,
+            _batch(&net, &drop, &ws, &params[0], G, R, A0, T, m, buf, scratch, eta, lmbda_over_n,
                    regularization, n_threads)
             step += 1
             if G != NULL:
@@ -405,18 +486,22 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
 
 
 def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-             const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
+             const double[::1] act_params, const Py_ssize_t[::1] pieces,
+             const Py_ssize_t[::1] batch_norm, const double[::1] bn_hyper,
+             const floating[::1] running, int cost,
              const floating[:, ::1] X, const floating[:, ::1] targets,
              const Py_ssize_t[::1] labels, floating[::1] grad, int n_threads):
     """OUT grad (the layout of params): the gradient of the summed cost of all rows of X (BP1-BP4),
-    by the same code as a training step, without dropout or regularisation."""
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
+    by the same code as a training step, without dropout or regularisation (batch norm uses the
+    statistics of all the rows, as one batch, and leaves the running statistics alone)."""
+    L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
+                                 batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj, n = X.shape[0]
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     if grad.shape[0] != params.shape[0] or n_threads < 1:
         raise ValueError("grad must have the length of params; n_threads >= 1")
-    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
-                                   cost)
+    cdef Layout net = _make_layout(L, sizes, pieces, offsets_arr, batch_norm, _bn_hyper(bn_hyper),
+                                   activations, act_params, cost)
     no_dropout = np.zeros(L + 1, dtype=np.float64)
     cdef const double[::1] scale = no_dropout
     cdef Dropout drop
@@ -424,7 +509,7 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     drop.stride = 0
     drop.col = NULL
     drop.scale = &scale[0]
-    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, n, scale,
+    cdef _BatchBuffers buffers = _BatchBuffers(sizes, pieces, batch_norm, n, scale,
                                                np.float32 if floating is float else np.float64)
     cdef const Py_ssize_t[:, ::1] offsets = buffers.offsets
     cdef Workspace ws = _workspace(offsets)
@@ -437,16 +522,18 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     with nogil:
         _fill_targets(T, targets, labels, &rows[0], n, sizes[L])
         # P is only read when G is given
-        _batch(&net, &drop, &ws, <floating*>&params[0], &grad[0], &X[0, 0], T, n, buf, scratch,
-               0.0, 0.0, REG_L2, n_threads)
+        _batch(&net, &drop, &ws, <floating*>&params[0], &grad[0], NULL, &X[0, 0], T, n, buf,
+               scratch, 0.0, 0.0, REG_L2, n_threads)
 
 
-cdef void _forward_chunk(const Layout* net, const floating* P, const floating* X, Py_ssize_t m,
-                         floating* buf_a, floating* buf_b, floating* pieces_buf, floating* last,
+cdef void _forward_chunk(const Layout* net, const floating* P, const floating* R, bint batch_stats,
+                         const floating* X, Py_ssize_t m, floating* buf_a, floating* buf_b,
+                         floating* pieces_buf, floating* bn_buf, floating* last,
                          int n_threads) noexcept nogil:
     """Run m rows of X through every layer; the last layer's A W^T (no bias, no activation) goes to
     `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b; maxout pieces go to
-    pieces_buf. No dropout (inverted dropout needs no rescaling at inference)."""
+    pieces_buf. No dropout (inverted dropout needs no rescaling at inference). Batch norm uses the
+    running statistics R, or (batch_stats) the m rows' own statistics, in bn_buf."""
     cdef Py_ssize_t L = net.L, l, k
     cdef const floating* src = X
     cdef floating* dst
@@ -461,6 +548,16 @@ cdef void _forward_chunk(const Layout* net, const floating* P, const floating* X
                    n_threads)
         if k > 1:
             maxout_forward(dst, pieces_buf, P + net.b_off[l], m, net.sizes[l + 1], k)
+        elif l < L - 1 and net.bn[l]:
+            if batch_stats:
+                batchnorm_train(dst, P + net.b_off[l], P + net.g_off[l], m, rows, bn_buf,
+                                bn_buf + m * rows, bn_buf + m * rows + rows, NULL,
+                                <floating>net.bn_eps, 0)
+            else:
+                batchnorm_infer(dst, P + net.b_off[l], P + net.g_off[l], R + net.r_off[l], m, rows,
+                                <floating>net.bn_eps)
+            bias_activation(dst, P + net.g_off[l] + rows, m, rows, net.acts[l],
+                            <floating>net.act_params[l], n_threads)
         elif l < L - 1:
             bias_activation(dst, P + net.b_off[l], m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
@@ -470,7 +567,8 @@ cdef void _forward_chunk(const Layout* net, const floating* P, const floating* X
 cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
                           Py_ssize_t chunk, Py_ssize_t n, int n_threads, object dtype):
     """(scratch, half, pieces, chunk) for _forward_chunk over n rows: two (chunk, widest hidden)
-    halves, (chunk, widest maxout pieces), then (chunk, n_out) twice; chunk checked, capped at n."""
+    halves, (chunk, widest maxout pieces), batch norm's (chunk + 2, widest hidden), then (chunk, n_out)
+    twice; chunk checked, capped at n."""
     cdef Py_ssize_t l, widest = 1, widest_pieces = 0
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
@@ -479,64 +577,79 @@ cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pie
         widest = max(widest, sizes[l])
         if pieces[l - 1] > 1:
             widest_pieces = max(widest_pieces, sizes[l] * pieces[l - 1])
-    scratch = np.empty(2 * chunk * widest + chunk * widest_pieces
+    scratch = np.empty(2 * chunk * widest + chunk * widest_pieces + (chunk + 2) * widest
                        + 2 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
     return scratch, chunk * widest, chunk * widest_pieces, chunk
 
 
 def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
                 const int[::1] activations, const double[::1] act_params,
-                const Py_ssize_t[::1] pieces, const floating[:, ::1] X, floating[:, ::1] out,
-                Py_ssize_t chunk, int n_threads):
-    """OUT out (n, n_out) = the network's output for every row of X, in chunks of rows, no GIL."""
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
+                const Py_ssize_t[::1] pieces, const Py_ssize_t[::1] batch_norm,
+                const double[::1] bn_hyper, const floating[::1] running,
+                const floating[:, ::1] X, floating[:, ::1] out, Py_ssize_t chunk, int n_threads):
+    """OUT out (n, n_out) = the network's output for every row of X (inference: batch norm with the
+    running statistics), in chunks of rows, no GIL."""
+    L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
+                                 batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m
     if n < 1 or X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != n_out:
         raise ValueError("feedforward: X must be (n >= 1, n_in) and out (n, n_out)")
     work_arr, half, piece_size, chunk = _chunk_buffers(
         sizes, pieces, chunk, n, n_threads, np.float32 if floating is float else np.float64)
-    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params, 0)
+    cdef Layout net = _make_layout(L, sizes, pieces, offsets_arr, batch_norm, _bn_hyper(bn_hyper),
+                                   activations, act_params, 0)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half
     cdef floating* buf = &work[0]
     cdef floating* pieces_buf = buf + 2 * h
+    cdef floating* bn_buf = pieces_buf + <Py_ssize_t>piece_size
     cdef const floating* P = &params[0]
+    cdef const floating* R = &running[0] if running.shape[0] > 0 else NULL
     start = 0
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, pieces_buf, &out[start, 0],
-                           n_threads)
+            _forward_chunk(&net, P, R, False, &X[start, 0], m, buf, buf + h, pieces_buf, bn_buf,
+                           &out[start, 0], n_threads)
             bias_activation(&out[start, 0], P + net.b_off[L - 1], m, n_out, net.acts[L - 1],
                             <floating>net.act_params[L - 1], n_threads)
             start += m
 
 
 def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
-             const double[::1] act_params, const Py_ssize_t[::1] pieces, int cost,
-             const floating[:, ::1] X, const floating[:, ::1] targets,
-             const Py_ssize_t[::1] labels, Py_ssize_t chunk, int n_threads):
+             const double[::1] act_params, const Py_ssize_t[::1] pieces,
+             const Py_ssize_t[::1] batch_norm, const double[::1] bn_hyper,
+             const floating[::1] running, int cost, const floating[:, ::1] X,
+             const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
+             int n_threads, bint batch_stats=False):
     """(sum of the per-example costs, number of correctly classified rows), in one pass, no GIL.
 
     Targets as in train_epoch. Correct: predicted class == label, or == the class of the target row
     (argmax, or > 0.5 with one output unit). The cost is summed in double, row after row.
+    batch_stats: batch norm with the statistics of all the rows (training mode; for gradient
+    checks), instead of the running ones.
     """
-    L_obj, w_off_arr, b_off_arr = _layout(params.shape[0], sizes, activations, act_params, pieces)
+    L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
+                                 batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m, i, j, label
     _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     work_arr, half, piece_size, chunk = _chunk_buffers(
         sizes, pieces, chunk, n, n_threads, np.float32 if floating is float else np.float64)
-    cdef Layout net = _make_layout(L, sizes, pieces, w_off_arr, b_off_arr, activations, act_params,
-                                   cost)
+    if batch_stats and chunk < n:
+        raise ValueError("batch statistics need all the rows in one chunk")
+    cdef Layout net = _make_layout(L, sizes, pieces, offsets_arr, batch_norm, _bn_hyper(bn_hyper),
+                                   activations, act_params, cost)
     cdef floating[::1] work = work_arr
     cdef Py_ssize_t h = half, hp = piece_size
     cdef floating* buf = &work[0]
     cdef floating* pieces_buf = buf + 2 * h
-    cdef floating* Z = pieces_buf + hp         # (chunk, n_out) pre-activations
+    cdef floating* bn_buf = pieces_buf + hp
+    cdef floating* Z = bn_buf + (chunk + 2) * (h // chunk)  # (chunk, n_out) pre-activations
     cdef floating* A = Z + chunk * n_out       # (chunk, n_out) outputs
     cdef const floating* P = &params[0]
+    cdef const floating* R = &running[0] if running.shape[0] > 0 else NULL
     cdef const floating* bias = P + net.b_off[L - 1]
     cdef int out_act = net.acts[L - 1]
     cdef floating out_param = <floating>net.act_params[L - 1]
@@ -553,7 +666,8 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, &X[start, 0], m, buf, buf + h, pieces_buf, Z, n_threads)
+            _forward_chunk(&net, P, R, batch_stats, &X[start, 0], m, buf, buf + h, pieces_buf, bn_buf,
+                           Z, n_threads)
             for i in range(m):
                 z_row = Z + i * n_out
                 a_row = A + i * n_out

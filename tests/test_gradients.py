@@ -8,12 +8,12 @@ from nnfast.reference import backprop, feedforward, one_hot
 
 
 def summed_cost(net, X, Y):
-    outputs, _, zs = feedforward(net.weights, net.biases, net.activations, X)
+    outputs, _, zs, _ = feedforward(net.weights, net.biases, net.activations, X)
     return float(np.sum(net.cost_function.per_example(zs[-1], outputs[-1], Y)))
 
 
 def max_relative_error(net, X, Y, eps=1e-4):
-    nabla_w, nabla_b = backprop(net.weights, net.biases, net.activations, net.cost_function, X, Y)
+    nabla_w, nabla_b, _ = backprop(net.weights, net.biases, net.activations, net.cost_function, X, Y)
     worst = 0.0
     for params, grads in ((net.weights, nabla_w), (net.biases, nabla_b)):
         for P, G in zip(params, grads):

@@ -10,6 +10,9 @@ SIZES = np.array([4, 3, 2], dtype=np.intp)
 CODES = np.array([1, 1], dtype=np.intc)
 PARAMS = np.zeros(2)
 PIECES = np.ones(2, dtype=np.intp)
+NO_BN = np.zeros(2, dtype=np.intp)
+BN_HYPER = np.array([1e-5, 0.9])
+NO_RUNNING = np.zeros(0)
 N_PARAMS = 3 * 4 + 3 + 2 * 3 + 2
 NO_DROPOUT = dict(keep=np.empty((0, 0), dtype=np.uint8), keep_col=np.zeros(3, dtype=np.intp),
                   keep_scale=np.zeros(3))
@@ -17,7 +20,7 @@ NO_DROPOUT = dict(keep=np.empty((0, 0), dtype=np.uint8), keep_col=np.zeros(3, dt
 
 def args(**overrides):
     a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, act_params=PARAMS,
-             pieces=PIECES, cost=1,
+             pieces=PIECES, batch_norm=NO_BN, bn_hyper=BN_HYPER, running=NO_RUNNING, cost=1,
              X=np.zeros((5, 4)), targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
              order=np.arange(5, dtype=np.intp), batch_size=2, eta=0.1, lmbda=0.0, n_train=5,
              regularization=0, **NO_DROPOUT, optimizer=0, hyper=np.zeros(3), state1=np.zeros(0),
@@ -66,6 +69,13 @@ def test_valid_call_runs():
     (dict(activations=np.array([1, 10], dtype=np.intc), pieces=np.array([1, 2], dtype=np.intp)), "hidden layers only"),
     (dict(pieces=np.ones(1, dtype=np.intp)), "layout"),
     (dict(optimizer=9), "optimizer"),
+    (dict(batch_norm=np.array([1, 0], dtype=np.intp)), "params has"),
+    (dict(batch_norm=np.array([1, 0], dtype=np.intp), params=np.zeros(N_PARAMS + 6)), "running statistics"),
+    (dict(batch_norm=np.array([0, 1], dtype=np.intp), params=np.zeros(N_PARAMS + 4),
+          running=np.zeros(4)), "hidden layers"),
+    (dict(batch_norm=np.array([2, 0], dtype=np.intp)), "batch norm"),
+    (dict(bn_hyper=np.array([0.0, 0.9])), "bn_hyper"),
+    (dict(bn_hyper=np.array([1e-5, 1.0])), "bn_hyper"),
     (dict(optimizer=5), "state arrays"),
     (dict(optimizer=1, state1=np.zeros(N_PARAMS - 1)), "state arrays"),
     (dict(hyper=np.zeros(2)), "hyper"),
@@ -90,15 +100,15 @@ def test_mixed_dtypes_are_refused():
 def test_feedforward_and_evaluate_check_shapes():
     params = np.zeros(N_PARAMS)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
+        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
     with pytest.raises(ValueError, match="outside"):
-        _train.evaluate(params, SIZES, CODES, PARAMS, PIECES, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.evaluate(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.array([0, 5, 1], dtype=np.intp), 16, 1)
     with pytest.raises(ValueError, match="grad must"):
-        _train.gradient(params, SIZES, CODES, PARAMS, PIECES, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.gradient(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.zeros(3, dtype=np.intp), np.zeros(N_PARAMS - 1), 1)
     out = np.empty((3, 2))
-    _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, np.zeros((3, 4)), out, 2, 1)
+    _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), out, 2, 1)
     np.testing.assert_array_equal(out, 0.5)  # zero weights and biases: sigmoid(0) everywhere

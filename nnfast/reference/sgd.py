@@ -11,6 +11,7 @@ unit and 1/(1-p) for a kept one (inverted dropout: nothing to rescale at inferen
 import numpy as np
 
 from ..costs import target_classes
+from .batchnorm import normalize, normalize_backward
 
 
 def one_hot(labels, n_out, dtype):
@@ -22,19 +23,25 @@ def one_hot(labels, n_out, dtype):
     return Y
 
 
-def feedforward(weights, biases, activations, X, masks=None):
-    """(outputs, inputs, zs): each layer's output (input layer first), what each layer fed the next
-    (the output after dropout), and each layer's pre-activation z (zs[-1]: the output layer's;
-    for maxout, the pieces')."""
-    outputs, inputs, zs = [X], [X], [None]
+def feedforward(weights, biases, activations, X, masks=None, norms=None, training=False,
+                update_running=False):
+    """(outputs, inputs, zs, caches): each layer's output (input layer first), what each layer fed
+    the next (the output after dropout), each layer's pre-activation z (zs[-1]: the output layer's;
+    for maxout, the pieces'), and the batch-norm caches. norms[l]: a batchnorm.Norm for weight layer
+    l's output, or None; training: batch statistics (else the running ones)."""
+    outputs, inputs, zs, caches = [X], [X], [None], [None]
     for l, (W, b, activation) in enumerate(zip(weights, biases, activations), start=1):
         z = inputs[-1] @ W.T + b
+        zs.append(z)
+        cache = None
+        if norms is not None and norms[l - 1] is not None:
+            z, cache = normalize(z, norms[l - 1], training, update_running)
+        caches.append(cache)
         a = activation.function(z)
         outputs.append(a)
-        zs.append(z)
         dropped = masks is not None and l < len(weights) and masks[l] is not None
         inputs.append(a * masks[l] if dropped else a)
-    return outputs, inputs, zs
+    return outputs, inputs, zs, caches
 
 
 def route_to_largest_piece(delta, z, k):
@@ -46,14 +53,20 @@ def route_to_largest_piece(delta, z, k):
     return routed.reshape(m, units * k)
 
 
-def backprop(weights, biases, activations, cost, X, Y, masks=None):
-    """Gradients of the summed cost of the batch (X, Y): the book's four equations BP1-BP4."""
-    outputs, inputs, zs = feedforward(weights, biases, activations, X, masks)
+def backprop(weights, biases, activations, cost, X, Y, masks=None, norms=None,
+             update_running=False):
+    """Gradients of the summed cost of the batch (X, Y): the book's four equations BP1-BP4.
+    Returns (nabla_w, nabla_b, nabla_norm) with nabla_norm[l] = (dgamma, dbeta) or None."""
+    outputs, inputs, zs, caches = feedforward(weights, biases, activations, X, masks, norms,
+                                              training=True, update_running=update_running)
     delta = cost.delta(outputs[-1], Y, activations[-1])  # BP1
     nabla_w = [None] * len(weights)
     nabla_b = [None] * len(weights)
+    nabla_norm = [None] * len(weights)
     for l in reversed(range(len(weights))):
         nabla_b[l] = delta.sum(axis=0)  # BP3, summed over the batch
+        if norms is not None and norms[l] is not None:
+            nabla_b[l] = np.zeros_like(nabla_b[l])  # batch norm removes b: its gradient is 0
         nabla_w[l] = delta.T @ inputs[l]  # BP4
         if l > 0:  # BP2
             below = activations[l - 1]
@@ -64,20 +77,29 @@ def backprop(weights, biases, activations, cost, X, Y, masks=None):
                 delta = delta * masks[l]
             if below.pieces > 1:
                 delta = route_to_largest_piece(delta, zs[l], below.pieces)
-    return nabla_w, nabla_b
+            if caches[l] is not None:  # through the batch norm of layer l
+                delta, dgamma, dbeta = normalize_backward(delta, caches[l], norms[l - 1].gamma)
+                nabla_norm[l - 1] = (dgamma, dbeta)
+    return nabla_w, nabla_b, nabla_norm
 
 
 def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n,
-                      regularization="l2", masks=None, optimizer=None, states=None, step=1):
+                      regularization="l2", masks=None, optimizer=None, states=None, step=1,
+                      norms=None):
     """One gradient step on the batch (n = number of training rows). Plain SGD (the book's):
     L2: W <- (1 - eta*lmbda/n) W - (eta/m) sum grad;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad;
     b <- b - (eta/m) sum grad_b (biases are not regularised).
     Another optimizer: g = (1/m) sum grad (+ (lmbda/n) W or (lmbda/n) sign(W) for the weights), then
-    optimizer.update on each parameter array with its state arrays states[l] = (W's, b's) pairs."""
+    optimizer.update on each parameter array with its state arrays: states[l] = pairs for
+    (W, b, gamma, beta). Batch norm's gamma and beta learn like biases."""
     m = len(X)
-    nabla_w, nabla_b = backprop(weights, biases, activations, cost, X, Y, masks)
+    nabla_w, nabla_b, nabla_norm = backprop(weights, biases, activations, cost, X, Y, masks, norms,
+                                            update_running=True)
     if optimizer is None or optimizer.name == "sgd":
-        for W, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
+        for l, (W, b, nw, nb) in enumerate(zip(weights, biases, nabla_w, nabla_b)):
+            if nabla_norm[l] is not None:
+                for p, grad in zip((norms[l].gamma, norms[l].beta), nabla_norm[l]):
+                    p[...] = p - (eta / m) * grad
             if regularization == "l1":
                 W[...] = W - (eta * lmbda / n) * np.sign(W) - (eta / m) * nw
             else:
@@ -85,16 +107,20 @@ def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n,
             b[...] = b - (eta / m) * nb
         return
     for l, (W, b, nw, nb) in enumerate(zip(weights, biases, nabla_w, nabla_b)):
-        (w1, w2), (b1, b2) = states[l]
+        (w1, w2), (b1, b2), gamma_state, beta_state = states[l]
         g = nw * (1 / m)
         if lmbda != 0:
             g = g + (lmbda / n) * (np.sign(W) if regularization == "l1" else W)
         optimizer.update(W, g, w1, w2, eta, step)
         optimizer.update(b, nb * (1 / m), b1, b2, eta, step)
+        if nabla_norm[l] is not None:
+            for p, grad, (s1, s2) in zip((norms[l].gamma, norms[l].beta), nabla_norm[l],
+                                         (gamma_state, beta_state)):
+                optimizer.update(p, grad * (1 / m), s1, s2, eta, step)
 
 
 def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta, lmbda, n,
-                regularization="l2", masks=None, optimizer=None, states=None, step0=0):
+                regularization="l2", masks=None, optimizer=None, states=None, step0=0, norms=None):
     """One epoch (or part of one): the batches are consecutive slices of `order`; the last may be
     shorter. masks[l] has one row per position in `order`. Returns the number of steps taken."""
     step = step0
@@ -105,7 +131,7 @@ def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta
             batch_masks = [None if mk is None else mk[start:start + batch_size] for mk in masks]
         step += 1
         update_mini_batch(weights, biases, activations, cost, X[batch], Y[batch], eta, lmbda, n,
-                          regularization, batch_masks, optimizer, states, step)
+                          regularization, batch_masks, optimizer, states, step, norms)
     return step - step0
 
 
@@ -114,9 +140,11 @@ def predicted_classes(A):
     return target_classes(A)
 
 
-def evaluate(weights, biases, activations, cost, X, Y, labels=None):
-    """(summed cost over the rows, number of rows classified correctly)."""
-    outputs, _, zs = feedforward(weights, biases, activations, X)
+def evaluate(weights, biases, activations, cost, X, Y, labels=None, norms=None, batch_stats=False):
+    """(summed cost over the rows, number of rows classified correctly). Batch norm with the running
+    statistics, or with the rows' own (batch_stats: training mode, for gradient checks)."""
+    outputs, _, zs, _ = feedforward(weights, biases, activations, X, norms=norms,
+                                    training=batch_stats)
     A = outputs[-1]
     total = float(np.sum(cost.per_example(zs[-1], A, Y)))
     truth = labels if labels is not None else predicted_classes(Y)
