@@ -8,6 +8,7 @@ from .costs import COSTS
 from .history import History
 from .initializers import INITIALIZERS
 from .network import Network
+from .io import load, load_book_json
 from .training import Callback, StopTraining
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
@@ -19,4 +20,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "Callback", "History", "Network", "Perceptron",
-           "StopTraining", "gradcheck", "show_config", "__version__"]
+           "StopTraining", "gradcheck", "load", "load_book_json", "show_config", "__version__"]

@@ -345,6 +345,34 @@ class Network:
                                   schedule=schedule, early_stopping=early_stopping,
                                   callbacks=callbacks, n_threads=n_threads)
 
+    # ------------------------------------------------------------------ saving
+    def save(self, path, include_state=True):
+        """Write the network to one .npz file, atomically, without pickle (see nnfast.io.save):
+        architecture, parameters bit for bit, batch norm's running statistics and, with
+        include_state, the random generator and the optimizer's state, so that training continues
+        exactly as it would have."""
+        from .io import save
+
+        save(self, path, include_state)
+
+    def state_arrays(self):
+        """The optimizer's state arrays by name (saved by `save` with include_state)."""
+        return {f"optimizer{k}": s for k, s in enumerate(self.optimizer_state, start=1) if len(s)}
+
+    def load_state_arrays(self, state):
+        """Restore what `state_arrays` gave (after the optimizer itself is restored)."""
+        expected = self.state_arrays()
+        if set(state) != set(expected):
+            raise ValueError(f"the optimizer {self.optimizer.name!r} keeps {sorted(expected)}, "
+                             f"got {sorted(state)}")
+        for name, array in state.items():
+            if array.shape != expected[name].shape or array.dtype != self.dtype:
+                raise ValueError(f"state {name!r} must be {expected[name].shape} {self.dtype.name}")
+            if not np.isfinite(array).all():
+                raise ValueError(f"state {name!r} contains NaN or infinite values")
+        for name, array in state.items():
+            expected[name][...] = array
+
     def _reset_optimizer_state(self):
         n_states = self.optimizer.n_states
         self.optimizer_state = tuple(np.zeros(len(self.params) if k < n_states else 0, dtype=self.dtype)
