@@ -206,8 +206,9 @@ class Network:
     def __repr__(self):
         acts = ",".join(a.name for a in self.activations)
         drop = f", dropout={self.dropout}" if any(self.dropout) else ""
-        return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}{drop}, "
-                f"dtype={self.dtype.name!r}, backend={self.backend!r})")
+        norm = f", batch_norm={self.batch_norm[:-1]}" if any(self.batch_norm) else ""
+        return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}{drop}"
+                f"{norm}, dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ inference
     def feedforward(self, X):

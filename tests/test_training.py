@@ -304,3 +304,18 @@ def test_history_records_save_load_and_plot(tmp_path):
     else:
         history.plot(tmp_path / "curves.png")
         assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_both_backends_agree_under_schedules_early_stopping_and_batch_callbacks():
+    X, y = blobs(80, seed=3)
+    Xv, yv = blobs(30, seed=4)
+    histories, nets = [], []
+    for backend in ("numpy", "cython"):
+        net = nnfast.Network([6, 12, 3], backend=backend, seed=0, batch_norm=True, dropout=0.1)
+        histories.append(net.fit(X, y, epochs=40, eta=2.0, validation_data=(Xv, yv),
+                                 schedule=InverseTime(tau=5), early_stopping=4, optimizer="nesterov",
+                                 callbacks=[EveryThree()]))
+        nets.append(net)
+    assert histories[0].eta == histories[1].eta and histories[0].best_epoch == histories[1].best_epoch
+    assert histories[0].stop_reason == histories[1].stop_reason
+    np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=1e-10, atol=1e-12)
