@@ -52,6 +52,17 @@ def _as_numeric_array(values, name):
     return array
 
 
+def all_finite(array):
+    """True when no element is NaN or infinite: one summing pass (a NaN or an infinity makes the
+    sum non-finite), and the elementwise test only when the sum itself overflows."""
+    if array.dtype.kind in "biu" or array.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def check_inputs(X, n_in, dtype, name="X"):
     """X as a C-contiguous (n, n_in) array of the network's dtype (copied only when needed)."""
     array = _as_numeric_array(X, name)
@@ -63,7 +74,7 @@ def check_inputs(X, n_in, dtype, name="X"):
     if array.shape[1] != n_in:
         raise ValueError(f"{name} has {array.shape[1]} columns but the network's input layer has {n_in}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         raise ValueError(f"{name} contains NaN or infinite values (after conversion to {np.dtype(dtype).name})")
     return array
 
@@ -77,7 +88,7 @@ def check_targets(y, n_rows, n_out, dtype, name="y"):
     if array.ndim == 1:
         n_classes = 2 if n_out == 1 else n_out
         if array.dtype.kind == "f":
-            if not np.isfinite(array).all() or not np.array_equal(array, np.floor(array)):
+            if not all_finite(array) or not np.array_equal(array, np.floor(array)):
                 raise ValueError(f"{name} given as 1-D labels must hold whole numbers")
         bad = (array < 0) | (array >= n_classes)
         if bad.any():
@@ -87,7 +98,7 @@ def check_targets(y, n_rows, n_out, dtype, name="y"):
         return array.astype(np.intp), None
     if array.ndim == 2 and array.shape[1] == n_out:
         targets = np.ascontiguousarray(array, dtype=dtype)
-        if not np.isfinite(targets).all():
+        if not all_finite(targets):
             raise ValueError(f"{name} contains NaN or infinite values")
         return None, targets
     raise ValueError(f"{name} must be labels (n,) or target rows (n, {n_out}), got shape {array.shape}")

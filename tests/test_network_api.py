@@ -279,3 +279,22 @@ def test_show_config_reports_the_build():
     for expected in (nnfast.__version__, "built with OpenMP", "OpenMP threads", "BLAS", "float32, float64"):
         assert expected in text
     assert "openblas" in text.lower() or "mkl" in text.lower() or "blis" in text.lower()
+
+
+def test_all_finite_is_exact():
+    from nnfast._validation import all_finite
+
+    for dtype in (np.float32, np.float64):
+        big = np.full((3, 4), np.finfo(dtype).max, dtype=dtype)  # finite, but the sum overflows
+        assert all_finite(big)
+        for bad in (np.nan, np.inf, -np.inf):
+            a = np.zeros((3, 4), dtype=dtype)
+            a[2, 1] = bad
+            assert not all_finite(a)
+            big_bad = big.copy()
+            big_bad[0, 0] = bad
+            assert not all_finite(big_bad)
+        mixed = np.zeros(4, dtype=dtype)
+        mixed[:2] = [np.inf, -np.inf]  # sums to NaN
+        assert not all_finite(mixed)
+    assert all_finite(np.arange(5)) and all_finite(np.zeros((0, 3)))
