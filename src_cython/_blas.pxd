@@ -36,7 +36,7 @@ cdef inline void gemm(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
 cdef enum:
     SPLIT_MIN_FLOPS = 4000000
     SPLIT_MIN_BLOCK = 128
-    SPLIT_MAX_BLOCKS = 16
+    SPLIT_MAX_BLOCKS = 8
 
 
 cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
