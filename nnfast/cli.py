@@ -1,4 +1,4 @@
-"""The ``nnfast`` command line: ``nnfast train`` and ``nnfast info``.
+"""The ``nnfast`` command line: ``nnfast train``, ``nnfast info`` and ``nnfast bench``.
 
 Run ``nnfast --help`` (or ``python -m nnfast --help``) for the options. User mistakes (bad options,
 missing data, values the API refuses) print one line ``nnfast: error: ...`` on stderr and exit with
@@ -92,6 +92,11 @@ def build_parser():
     info = commands.add_parser("info", help="show how nnfast was built and what it runs on",
                                description="Show the version, OpenMP, BLAS, dtypes and backends.")
     info.set_defaults(run=_info)
+
+    # `nnfast bench ...` is handed to nnfast.bench.main by `main` before this parser runs; the entry
+    # here only lists it in `nnfast --help`.
+    commands.add_parser("bench", add_help=False,
+                        help="time nnfast against its baselines (see nnfast bench --help)")
     return parser
 
 
@@ -177,6 +182,13 @@ def _info(args):
     return 0
 
 
+def _bench(argv):
+    """``nnfast bench``: nnfast.bench.main with this command's one-line errors."""
+    from . import bench
+
+    return bench.main(argv, prog=f"{PROG} bench", parser_class=_Parser)
+
+
 def main(argv=None):
     """Run the ``nnfast`` command with `argv` (default: ``sys.argv[1:]``).
 
@@ -184,6 +196,9 @@ def main(argv=None):
     ``SystemExit(2)``; ``--help`` and ``--version`` exit with status 0 as argparse does.
     """
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv[:1] == ["bench"]:
+            return _bench(argv[1:])
         args = build_parser().parse_args(argv)
         return args.run(args)
     except (UsageError, ValueError, TypeError) as exc:
