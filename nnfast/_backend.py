@@ -27,6 +27,7 @@ class NumpyBackend:
 
     name = "numpy"
     blas_threads_per_call = None  # NumPy's BLAS gets all of n_threads
+    checks_finite_inputs = False  # inference inputs must be checked for NaN/inf beforehand
 
     @staticmethod
     def _targets(net, labels, targets):
@@ -109,6 +110,8 @@ class CythonBackend:
     # Our loops split the work in fixed blocks over n_threads; BLAS itself must stay on one thread
     # (a threaded BLAS sums in an order that depends on its thread count).
     blas_threads_per_call = 1
+    # feedforward/evaluate notice NaN/inf in X themselves, from the first layer's output
+    checks_finite_inputs = True
 
     def __init__(self):
         if _train is None:

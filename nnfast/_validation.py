@@ -63,8 +63,9 @@ def all_finite(array):
     return bool(np.isfinite(array).all())
 
 
-def check_inputs(X, n_in, dtype, name="X"):
-    """X as a C-contiguous (n, n_in) array of the network's dtype (copied only when needed)."""
+def check_inputs(X, n_in, dtype, name="X", check_finite=True):
+    """X as a C-contiguous (n, n_in) array of the network's dtype (copied only when needed).
+    check_finite=False leaves the NaN/inf test to a caller that does it more cheaply."""
     array = _as_numeric_array(X, name)
     if array.ndim != 2:
         raise ValueError(f"{name} must be 2-D (examples as rows, {n_in} columns), got shape {array.shape}"
@@ -74,9 +75,13 @@ def check_inputs(X, n_in, dtype, name="X"):
     if array.shape[1] != n_in:
         raise ValueError(f"{name} has {array.shape[1]} columns but the network's input layer has {n_in}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not all_finite(array):
-        raise ValueError(f"{name} contains NaN or infinite values (after conversion to {np.dtype(dtype).name})")
+    if check_finite and not all_finite(array):
+        raise nonfinite_error(name, dtype)
     return array
+
+
+def nonfinite_error(name, dtype):
+    return ValueError(f"{name} contains NaN or infinite values (after conversion to {np.dtype(dtype).name})")
 
 
 def check_targets(y, n_rows, n_out, dtype, name="y"):
@@ -104,8 +109,8 @@ def check_targets(y, n_rows, n_out, dtype, name="y"):
     raise ValueError(f"{name} must be labels (n,) or target rows (n, {n_out}), got shape {array.shape}")
 
 
-def check_data(X, y, n_in, n_out, dtype, what=""):
+def check_data(X, y, n_in, n_out, dtype, what="", check_finite=True):
     """Both halves of a data set; returns (X, labels, targets)."""
-    X = check_inputs(X, n_in, dtype, name=f"{what}X")
+    X = check_inputs(X, n_in, dtype, name=f"{what}X", check_finite=check_finite)
     labels, targets = check_targets(y, X.shape[0], n_out, dtype, name=f"{what}y")
     return X, labels, targets

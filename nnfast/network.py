@@ -1,14 +1,14 @@
 """The feed-forward network: the book's network2 semantics on two interchangeable backends."""
 
-import time
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import _threads, training
 from ._backend import make_backend
-from ._validation import (check_data, check_dtype, check_float, check_inputs, check_int, check_sizes,
-                          check_targets)
+from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
+                          check_sizes, nonfinite_error)
 from .activations import get_activation
 from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty
 from .initializers import get_initializer
@@ -213,10 +213,26 @@ class Network:
     # ------------------------------------------------------------------ inference
     def feedforward(self, X):
         """The output layer's activations for each row of X: an (n, sizes[-1]) array."""
-        X = check_inputs(X, self.sizes[0], self.dtype)
+        X = check_inputs(X, self.sizes[0], self.dtype, check_finite=not self._kernel_checks_finite)
         n_threads = _threads.effective_n_threads(self.n_threads)
         with self._blas_threads(n_threads):
-            return self._backend.feedforward(self, X, n_threads)
+            with self._nonfinite_inputs_named(X):
+                return self._backend.feedforward(self, X, n_threads)
+
+    @property
+    def _kernel_checks_finite(self):
+        return self._backend.checks_finite_inputs
+
+    @contextlib.contextmanager
+    def _nonfinite_inputs_named(self, X, name="X"):
+        """Turn the kernel's 'not finite' into the right error: X's fault, or the weights'."""
+        try:
+            yield
+        except FloatingPointError:
+            if not all_finite(X):
+                raise nonfinite_error(name, self.dtype) from None
+            raise FloatingPointError("the network's parameters are not finite (NaN or infinity); "
+                                     "training may have diverged: use a smaller eta") from None
 
     def predict(self, X):
         """Class labels: the argmax of the outputs (with one output unit: 1 where a > 0.5)."""
@@ -232,9 +248,10 @@ class Network:
 
     def accuracy(self, X, y):
         """The fraction of rows whose predicted class matches y (labels, or target rows' classes)."""
-        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype,
+                                        check_finite=not self._kernel_checks_finite)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        with self._blas_threads(n_threads):
+        with self._blas_threads(n_threads), self._nonfinite_inputs_named(X):
             return self._evaluate(X, labels, targets, n_threads)[1]
 
     def cost(self, X, y, lmbda=None, regularization=None):
@@ -247,9 +264,10 @@ class Network:
         lmbda = self.lmbda if lmbda is None else check_float(lmbda, "lmbda", positive=False)
         regularization = self.regularization if regularization is None else _check_regularization(
             regularization)
-        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
+        X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype,
+                                        check_finite=not self._kernel_checks_finite)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        with self._blas_threads(n_threads):
+        with self._blas_threads(n_threads), self._nonfinite_inputs_named(X):
             mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
         return mean_cost + penalty(self.weights, lmbda, len(X), regularization)
 

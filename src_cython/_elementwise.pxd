@@ -517,3 +517,58 @@ cdef inline void batchnorm_backward(floating* D, const floating* zhat, const flo
         scale = inv_std[j] * gamma[j] / fm
         for i in range(m):
             D[i * n + j] = scale * ((fm * D[i * n + j] - dbeta[j]) - zhat[i * n + j] * dgamma[j])
+
+
+# ---------------------------------------------------------------- inference on transposed activations
+# Inference keeps a hidden layer's activations as (units, m): the GEMMs then run with the large
+# m as BLAS's M dimension, which its kernels handle best. Same arithmetic per element as above.
+
+cdef inline void bias_activation_t(floating* Z, const floating* bias, Py_ssize_t units,
+                                   Py_ssize_t m, int act, floating param,
+                                   int n_threads) noexcept nogil:
+    """IN/OUT Z (units, m): row j -> sigma(z + b_j) (elementwise activations)."""
+    cdef Py_ssize_t j, i
+    if n_threads > 1 and units * m >= PARALLEL_MIN_ELEMENTS and units > 1:
+        for j in prange(units, schedule="static", num_threads=n_threads):
+            for i in range(m):
+                Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
+    else:
+        for j in range(units):
+            for i in range(m):
+                Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
+
+
+cdef inline void maxout_forward_t(floating* A, const floating* ZP, const floating* bias,
+                                  Py_ssize_t units, Py_ssize_t k, Py_ssize_t m) noexcept nogil:
+    """OUT A (units, m): unit j's largest piece of ZP (units*k, m) + bias (first of equal ones)."""
+    cdef Py_ssize_t j, p, i
+    cdef floating value
+    for j in range(units):
+        for i in range(m):
+            A[j * m + i] = ZP[(j * k) * m + i] + bias[j * k]
+        for p in range(1, k):
+            for i in range(m):
+                value = ZP[(j * k + p) * m + i] + bias[j * k + p]
+                if value > A[j * m + i]:
+                    A[j * m + i] = value
+
+
+cdef inline void batchnorm_infer_t(floating* Z, const floating* bias, const floating* gamma,
+                                   const floating* running, Py_ssize_t units, Py_ssize_t m,
+                                   floating eps) noexcept nogil:
+    """IN/OUT Z (units, m): gamma * (z + b - running mean) / sqrt(running var + eps), per unit."""
+    cdef Py_ssize_t j, i
+    cdef floating inv
+    for j in range(units):
+        inv = 1 / _sqrt(running[units + j] + eps)
+        for i in range(m):
+            Z[j * m + i] = gamma[j] * (((Z[j * m + i] + bias[j]) - running[j]) * inv)
+
+
+cdef inline void transpose_into(floating* out, const floating* src, Py_ssize_t m,
+                                Py_ssize_t n) noexcept nogil:
+    """OUT out (m, n) = the transpose of src (n, m)."""
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        for j in range(n):
+            out[i * n + j] = src[j * m + i]

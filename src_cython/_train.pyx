@@ -23,7 +23,7 @@ from _elementwise cimport (
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
     OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, batchnorm_train, batchnorm_infer,
-    batchnorm_backward,
+    batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
 )
 
 cdef enum:
@@ -564,11 +564,61 @@ cdef void _forward_chunk(const Layout* net, const floating* P, const floating* R
         src = dst
 
 
+cdef bint _all_finite(const floating* values, Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef bint finite = True
+    for i in range(count):
+        finite = finite & (values[i] - values[i] == 0)  # false for NaN and +-inf
+    return finite
+
+
+cdef void _forward_chunk_t(const Layout* net, const floating* P, const floating* R,
+                           const floating* X, Py_ssize_t m, floating* buf_a, floating* buf_b,
+                           floating* pieces_buf, floating* last_t, bint* nonfinite,
+                           int n_threads) noexcept nogil:
+    """Inference: run m rows of X through every layer with the hidden activations transposed,
+    (units, m); the last layer's (A W^T)^T (no bias, no activation) goes to last_t (n_out, m).
+    Batch norm with the running statistics R. Sets *nonfinite when the first layer's output is not
+    finite: with finite weights, exactly when a row of X holds a NaN or an infinity (inf * 0 and
+    inf - inf are NaN), at a 1/n_in of the cost of scanning X."""
+    cdef Py_ssize_t L = net.L, l, k, units
+    cdef const floating* src = X
+    cdef floating* dst
+    cdef floating* target
+    cdef int fan_in, rows
+    for l in range(L):
+        fan_in = <int>net.sizes[l]
+        units = net.sizes[l + 1]
+        k = net.pieces[l]
+        rows = <int>(units * k)
+        dst = last_t if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
+        target = pieces_buf if k > 1 else dst
+        if l == 0:  # X is (m, n_in): C (rows, m) = W X^T
+            gemm_split(NoTrans, Trans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
+                       src, fan_in, <floating>0, target, <int>m, n_threads)
+            if not _all_finite(target, <Py_ssize_t>rows * m):
+                nonfinite[0] = True
+        else:       # the input is already (n_in, m): C = W A^T
+            gemm_split(NoTrans, NoTrans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
+                       src, <int>m, <floating>0, target, <int>m, n_threads)
+        if k > 1:
+            maxout_forward_t(dst, pieces_buf, P + net.b_off[l], units, k, m)
+        elif l < L - 1 and net.bn[l]:
+            batchnorm_infer_t(dst, P + net.b_off[l], P + net.g_off[l], R + net.r_off[l], units, m,
+                              <floating>net.bn_eps)
+            bias_activation_t(dst, P + net.g_off[l] + units, units, m, net.acts[l],
+                              <floating>net.act_params[l], n_threads)
+        elif l < L - 1:
+            bias_activation_t(dst, P + net.b_off[l], units, m, net.acts[l],
+                              <floating>net.act_params[l], n_threads)
+        src = dst
+
+
 cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,
                           Py_ssize_t chunk, Py_ssize_t n, int n_threads, object dtype):
     """(scratch, half, pieces, chunk) for _forward_chunk over n rows: two (chunk, widest hidden)
     halves, (chunk, widest maxout pieces), batch norm's (chunk + 2, widest hidden), then (chunk, n_out)
-    twice; chunk checked, capped at n."""
+    three times; chunk checked, capped at n."""
     cdef Py_ssize_t l, widest = 1, widest_pieces = 0
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
@@ -578,7 +628,7 @@ cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pie
         if pieces[l - 1] > 1:
             widest_pieces = max(widest_pieces, sizes[l] * pieces[l - 1])
     scratch = np.empty(2 * chunk * widest + chunk * widest_pieces + (chunk + 2) * widest
-                       + 2 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
+                       + 3 * chunk * sizes[sizes.shape[0] - 1], dtype=dtype)
     return scratch, chunk * widest, chunk * widest_pieces, chunk
 
 
@@ -588,7 +638,8 @@ def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
                 const double[::1] bn_hyper, const floating[::1] running,
                 const floating[:, ::1] X, floating[:, ::1] out, Py_ssize_t chunk, int n_threads):
     """OUT out (n, n_out) = the network's output for every row of X (inference: batch norm with the
-    running statistics), in chunks of rows, no GIL."""
+    running statistics), in chunks of rows, no GIL. Raises FloatingPointError when X (or the
+    weights) hold a NaN or an infinity (see _forward_chunk_t); the caller says which."""
     L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
                                  batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
@@ -604,17 +655,22 @@ def feedforward(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef floating* buf = &work[0]
     cdef floating* pieces_buf = buf + 2 * h
     cdef floating* bn_buf = pieces_buf + <Py_ssize_t>piece_size
+    cdef floating* last_t = bn_buf + (chunk + 2) * (h // chunk)
+    cdef bint nonfinite = False
     cdef const floating* P = &params[0]
     cdef const floating* R = &running[0] if running.shape[0] > 0 else NULL
     start = 0
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, R, False, &X[start, 0], m, buf, buf + h, pieces_buf, bn_buf,
-                           &out[start, 0], n_threads)
+            _forward_chunk_t(&net, P, R, &X[start, 0], m, buf, buf + h, pieces_buf, last_t,
+                             &nonfinite, n_threads)
+            transpose_into(&out[start, 0], last_t, m, n_out)
             bias_activation(&out[start, 0], P + net.b_off[L - 1], m, n_out, net.acts[L - 1],
                             <floating>net.act_params[L - 1], n_threads)
             start += m
+    if nonfinite:
+        raise FloatingPointError("the first layer's output is not finite")
 
 
 def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] activations,
@@ -648,6 +704,8 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     cdef floating* bn_buf = pieces_buf + hp
     cdef floating* Z = bn_buf + (chunk + 2) * (h // chunk)  # (chunk, n_out) pre-activations
     cdef floating* A = Z + chunk * n_out       # (chunk, n_out) outputs
+    cdef floating* last_t = A + chunk * n_out  # (n_out, chunk) the transposed path's output
+    cdef bint nonfinite = False
     cdef const floating* P = &params[0]
     cdef const floating* R = &running[0] if running.shape[0] > 0 else NULL
     cdef const floating* bias = P + net.b_off[L - 1]
@@ -666,8 +724,13 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     with nogil:
         while start < n:
             m = min(chunk, n - start)
-            _forward_chunk(&net, P, R, batch_stats, &X[start, 0], m, buf, buf + h, pieces_buf, bn_buf,
-                           Z, n_threads)
+            if batch_stats:
+                _forward_chunk(&net, P, R, True, &X[start, 0], m, buf, buf + h, pieces_buf,
+                               bn_buf, Z, n_threads)
+            else:
+                _forward_chunk_t(&net, P, R, &X[start, 0], m, buf, buf + h, pieces_buf, last_t,
+                                 &nonfinite, n_threads)
+                transpose_into(Z, last_t, m, n_out)
             for i in range(m):
                 z_row = Z + i * n_out
                 a_row = A + i * n_out
@@ -688,4 +751,6 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
                 if predicted_class(a_row, n_out) == label:
                     correct += 1
             start += m
+    if nonfinite:
+        raise FloatingPointError("the first layer's output is not finite")
     return total, correct

@@ -298,3 +298,31 @@ def test_all_finite_is_exact():
         mixed[:2] = [np.inf, -np.inf]  # sums to NaN
         assert not all_finite(mixed)
     assert all_finite(np.arange(5)) and all_finite(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_inputs_are_refused_by_every_inference_call(backend, bad):
+    net = nnfast.Network([5, 4, 3], backend=backend, seed=0)
+    net.weights[0][:, 2] = 0.0  # an infinity meeting zero weights still shows (inf * 0 = NaN)
+    X = np.random.default_rng(0).random((5000, 5))  # more than one compiled chunk
+    for column in (1, 2):
+        bad_X = X.copy()
+        bad_X[4500, column] = bad
+        y = np.zeros(5000, dtype=int)
+        for call in (lambda: net.feedforward(bad_X), lambda: net.predict(bad_X),
+                     lambda: net.accuracy(bad_X, y), lambda: net.cost(bad_X, y)):
+            with pytest.raises(ValueError, match="X contains NaN or infinite"):
+                call()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nonfinite_weights_are_named_as_such(backend):
+    net = nnfast.Network([5, 4, 3], backend=backend, seed=0)
+    net.params[3] = np.nan  # behind the checked assignment, as a diverged training would
+    X = np.ones((3, 5))
+    if backend == "cython":
+        with pytest.raises(FloatingPointError, match="parameters are not finite"):
+            net.feedforward(X)
+    else:  # the reference computes on and returns NaN outputs
+        assert np.isnan(net.feedforward(X)).any()
