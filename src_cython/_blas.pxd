@@ -31,10 +31,11 @@ cdef inline void gemm(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
               &beta, C, &ldc)
 
 
-# A GEMM this small runs as one call on one thread; above it, C is cut into blocks of rows (or of
-# columns, when C is wider than tall) of at least SPLIT_MIN_BLOCK, at most SPLIT_MAX_BLOCKS of them.
+# C is cut into blocks of rows (or of columns, when C is wider than tall): at most SPLIT_MAX_BLOCKS,
+# each of at least SPLIT_MIN_BLOCK rows/columns and SPLIT_BLOCK_FLOPS of work (smaller GEMMs run as
+# one call on one thread: splitting them costs a single thread more than a second one gains).
 cdef enum:
-    SPLIT_MIN_FLOPS = 4000000
+    SPLIT_BLOCK_FLOPS = 8000000
     SPLIT_MIN_BLOCK = 128
     SPLIT_MAX_BLOCKS = 8
 
@@ -53,8 +54,10 @@ cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
     cdef bint by_rows = m >= n
     cdef int extent = m if by_rows else n
     cdef int n_blocks = 1, block, lo, hi
-    if 2.0 * m * n * k >= SPLIT_MIN_FLOPS:
-        n_blocks = min(<int>SPLIT_MAX_BLOCKS, extent // SPLIT_MIN_BLOCK)
+    cdef double flops = 2.0 * m * n * k
+    if flops >= 2.0 * SPLIT_BLOCK_FLOPS:
+        n_blocks = min(<int>SPLIT_MAX_BLOCKS, extent // SPLIT_MIN_BLOCK,
+                       <int>(flops / SPLIT_BLOCK_FLOPS))
     if n_blocks <= 1:
         gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
