@@ -19,7 +19,14 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     _train = None
     _IMPORT_ERROR = exc
 
-FORWARD_CHUNK = 4096  # rows per pass of predict/evaluate in the compiled backend
+FORWARD_BUFFER_ELEMENTS = 4_000_000  # rows per pass of predict/evaluate: buffers of about this size
+
+
+def forward_chunk(net, n_rows):
+    """Rows per compiled inference pass: as many as fit FORWARD_BUFFER_ELEMENTS in the widest layer
+    (fewer, larger GEMMs), at least 1024; depends on the sizes only, never on the thread count."""
+    widest = max(n_out * act.pieces for n_out, act in zip(net.sizes[1:], net.activations))
+    return max(1024, min(n_rows, FORWARD_BUFFER_ELEMENTS // widest))
 
 
 class NumpyBackend:
@@ -155,14 +162,15 @@ class CythonBackend:
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.sizes[-1]), dtype=net.dtype)
-        _train.feedforward(net.params, *self._layout(net), X, out, FORWARD_CHUNK, n_threads)
+        _train.feedforward(net.params, *self._layout(net), X, out, forward_chunk(net, len(X)),
+                           n_threads)
         return out
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
         return _train.evaluate(net.params, *self._layout(net), net.cost_function.code, X, targets,
-                               labels, len(X) if batch_stats else FORWARD_CHUNK, n_threads,
-                               batch_stats)
+                               labels, len(X) if batch_stats else forward_chunk(net, len(X)),
+                               n_threads, batch_stats)
 
     def gradient(self, net, X, labels, targets, n_threads):
         labels, targets = self._target_args(net, labels, targets)
