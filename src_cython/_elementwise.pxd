@@ -485,19 +485,6 @@ cdef inline void batchnorm_train(floating* Z, const floating* bias, const floati
             Z[i * n + j] = gamma[j] * zhat[i * n + j]
 
 
-cdef inline void batchnorm_infer(floating* Z, const floating* bias, const floating* gamma,
-                                 const floating* running, Py_ssize_t m, Py_ssize_t n,
-                                 floating eps) noexcept nogil:
-    """Inference mode. IN/OUT Z (m, n): z without bias -> gamma * (z - running mean) /
-    sqrt(running var + eps) (beta and the activation follow in bias_activation)."""
-    cdef Py_ssize_t i, j
-    cdef floating inv
-    for j in range(n):
-        inv = 1 / _sqrt(running[n + j] + eps)
-        for i in range(m):
-            Z[i * n + j] = gamma[j] * (((Z[i * n + j] + bias[j]) - running[j]) * inv)
-
-
 cdef inline void batchnorm_backward(floating* D, const floating* zhat, const floating* inv_std,
                                     const floating* gamma, Py_ssize_t m, Py_ssize_t n,
                                     floating* dgamma, floating* dbeta) noexcept nogil:

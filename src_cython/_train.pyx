@@ -22,8 +22,7 @@ from _elementwise cimport (
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
-    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, batchnorm_train, batchnorm_infer,
-    batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
+    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, batchnorm_train, batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
 )
 
 cdef enum:
@@ -526,14 +525,13 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
                scratch, 0.0, 0.0, REG_L2, n_threads)
 
 
-cdef void _forward_chunk(const Layout* net, const floating* P, const floating* R, bint batch_stats,
-                         const floating* X, Py_ssize_t m, floating* buf_a, floating* buf_b,
-                         floating* pieces_buf, floating* bn_buf, floating* last,
-                         int n_threads) noexcept nogil:
-    """Run m rows of X through every layer; the last layer's A W^T (no bias, no activation) goes to
-    `last` (m, n_out); hidden activations ping-pong between buf_a and buf_b; maxout pieces go to
-    pieces_buf. No dropout (inverted dropout needs no rescaling at inference). Batch norm uses the
-    running statistics R, or (batch_stats) the m rows' own statistics, in bn_buf."""
+cdef void _forward_chunk_batch_stats(const Layout* net, const floating* P, const floating* X,
+                                     Py_ssize_t m, floating* buf_a, floating* buf_b,
+                                     floating* pieces_buf, floating* bn_buf, floating* last,
+                                     int n_threads) noexcept nogil:
+    """Training-mode forward for gradient checks: m rows of X through every layer, batch norm with
+    the m rows' own statistics (in bn_buf), no dropout; the last layer's A W^T (no bias, no
+    activation) goes to `last` (m, n_out). Inference uses _forward_chunk_t."""
     cdef Py_ssize_t L = net.L, l, k
     cdef const floating* src = X
     cdef floating* dst
@@ -549,13 +547,9 @@ cdef void _forward_chunk(const Layout* net, const floating* P, const floating* R
         if k > 1:
             maxout_forward(dst, pieces_buf, P + net.b_off[l], m, net.sizes[l + 1], k)
         elif l < L - 1 and net.bn[l]:
-            if batch_stats:
-                batchnorm_train(dst, P + net.b_off[l], P + net.g_off[l], m, rows, bn_buf,
-                                bn_buf + m * rows, bn_buf + m * rows + rows, NULL,
-                                <floating>net.bn_eps, 0)
-            else:
-                batchnorm_infer(dst, P + net.b_off[l], P + net.g_off[l], R + net.r_off[l], m, rows,
-                                <floating>net.bn_eps)
+            batchnorm_train(dst, P + net.b_off[l], P + net.g_off[l], m, rows, bn_buf,
+                            bn_buf + m * rows, bn_buf + m * rows + rows, NULL,
+                            <floating>net.bn_eps, 0)
             bias_activation(dst, P + net.g_off[l] + rows, m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         elif l < L - 1:
@@ -725,8 +719,8 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
         while start < n:
             m = min(chunk, n - start)
             if batch_stats:
-                _forward_chunk(&net, P, R, True, &X[start, 0], m, buf, buf + h, pieces_buf,
-                               bn_buf, Z, n_threads)
+                _forward_chunk_batch_stats(&net, P, &X[start, 0], m, buf, buf + h, pieces_buf,
+                                           bn_buf, Z, n_threads)
             else:
                 _forward_chunk_t(&net, P, R, &X[start, 0], m, buf, buf + h, pieces_buf, last_t,
                                  &nonfinite, n_threads)
