@@ -326,3 +326,26 @@ def test_nonfinite_weights_are_named_as_such(backend):
             net.feedforward(X)
     else:  # the reference computes on and returns NaN outputs
         assert np.isnan(net.feedforward(X)).any()
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from nnfast._threads import blas_threads
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    with blas_threads(1):
+        assert set(counts()) == {1}
+        with blas_threads(1):  # nested: nothing to change
+            assert set(counts()) == {1}
+        assert set(counts()) == {1}
+    assert counts() == before
+    try:
+        with blas_threads(1):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert counts() == before
