@@ -12,6 +12,8 @@ from _elementwise cimport (
     ACT_STEP, ACT_SOFTMAX, ACT_MAXOUT, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
     PARALLEL_MIN_ELEMENTS, apply_mask, bias_activation, multiply_derivative, output_delta,
     bias_update, cost_row, l1_shrink, maxout_forward, maxout_route, predicted_class,
+    batchnorm_train, batchnorm_backward, optimizer_step, bias_activation_t, maxout_forward_t,
+    batchnorm_infer_t, transpose_into,
 )
 from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
 
@@ -170,3 +172,77 @@ def maxout_route_into(floating[:, ::1] DP, const floating[:, ::1] D, const float
     k = ZP.shape[1] // n
     with nogil:
         maxout_route(&DP[0, 0], &D[0, 0], &ZP[0, 0], m, n, k)
+
+
+def batchnorm_train_inplace(floating[:, ::1] Z, const floating[::1] bias, const floating[::1] gamma,
+                            floating[:, ::1] zhat, floating[::1] mean, floating[::1] inv_std,
+                            floating[::1] running, double eps, double momentum):
+    """IN/OUT Z (m, n): z -> gamma * zhat (training mode); OUT zhat, mean, inv_std; IN/OUT running
+    (2n: means then variances; pass an empty array to leave none)."""
+    cdef Py_ssize_t m = Z.shape[0], n = Z.shape[1]
+    if (m < 1 or n < 1 or bias.shape[0] != n or gamma.shape[0] != n or zhat.shape[0] != m
+            or zhat.shape[1] != n or mean.shape[0] != n or inv_std.shape[0] != n
+            or running.shape[0] not in (0, 2 * n)):
+        raise ValueError("shapes: Z, zhat (m, n); bias, gamma, mean, inv_std (n,); running (2n,) or (0,)")
+    with nogil:
+        batchnorm_train(&Z[0, 0], &bias[0], &gamma[0], m, n, &zhat[0, 0], &mean[0], &inv_std[0],
+                        &running[0] if running.shape[0] else NULL, <floating>eps, <floating>momentum)
+
+
+def batchnorm_backward_inplace(floating[:, ::1] D, const floating[:, ::1] zhat,
+                               const floating[::1] inv_std, const floating[::1] gamma,
+                               floating[::1] dgamma, floating[::1] dbeta):
+    """IN/OUT D (m, n): dC/dy -> dC/dz; OUT dgamma, dbeta."""
+    cdef Py_ssize_t m = D.shape[0], n = D.shape[1]
+    _check_2d("zhat", zhat.shape[0], zhat.shape[1], m, n)
+    if m < 1 or n < 1 or inv_std.shape[0] != n or gamma.shape[0] != n or dgamma.shape[0] != n \
+            or dbeta.shape[0] != n:
+        raise ValueError("inv_std, gamma, dgamma, dbeta must have one entry per column of D")
+    with nogil:
+        batchnorm_backward(&D[0, 0], &zhat[0, 0], &inv_std[0], &gamma[0], m, n, &dgamma[0], &dbeta[0])
+
+
+def optimizer_step_inplace(floating[::1] P, const floating[::1] G, floating[::1] S1, floating[::1] S2,
+                           int optimizer, double eta, double inv_m, double decay, int regularization,
+                           double h0, double h1, double h2, double correction1, double correction2):
+    """IN/OUT P, S1, S2: one optimizer step from the summed gradient G (see optimizer_step)."""
+    cdef Py_ssize_t n = P.shape[0]
+    if n < 1 or G.shape[0] != n or S1.shape[0] != n or S2.shape[0] != n or not 1 <= optimizer <= 5:
+        raise ValueError("P, G, S1, S2 must have one length; optimizer in 1..5")
+    with nogil:
+        optimizer_step(&P[0], &G[0], &S1[0], &S2[0], n, optimizer, <floating>eta, <floating>inv_m,
+                       <floating>decay, regularization, <floating>h0, <floating>h1, <floating>h2,
+                       <floating>correction1, <floating>correction2)
+
+
+def transposed_inference_kernels(floating[:, ::1] Zt, const floating[::1] bias, int act,
+                                 double param, floating[:, ::1] out):
+    """Zt (units, m) <- sigma(Zt + bias per row), then out (m, units) <- its transpose."""
+    cdef Py_ssize_t units = Zt.shape[0], m = Zt.shape[1]
+    _check_2d("out", out.shape[0], out.shape[1], m, units)
+    if units < 1 or m < 1 or bias.shape[0] != units:
+        raise ValueError("bias must have one entry per row of a non-empty Zt")
+    with nogil:
+        bias_activation_t(&Zt[0, 0], &bias[0], units, m, act, <floating>param, 1)
+        transpose_into(&out[0, 0], &Zt[0, 0], m, units)
+
+
+def maxout_forward_t_into(floating[:, ::1] At, const floating[:, ::1] ZPt, const floating[::1] bias):
+    """OUT At (units, m): each unit's largest piece of ZPt (units*k, m) + bias."""
+    cdef Py_ssize_t units = At.shape[0], m = At.shape[1], k
+    if units < 1 or m < 1 or ZPt.shape[1] != m or ZPt.shape[0] % units or bias.shape[0] != ZPt.shape[0]:
+        raise ValueError("need At (units, m), ZPt (units*k, m), bias (units*k,)")
+    k = ZPt.shape[0] // units
+    with nogil:
+        maxout_forward_t(&At[0, 0], &ZPt[0, 0], &bias[0], units, k, m)
+
+
+def batchnorm_infer_t_inplace(floating[:, ::1] Zt, const floating[::1] bias,
+                              const floating[::1] gamma, const floating[::1] running, double eps):
+    """IN/OUT Zt (units, m): gamma * (z + b - running mean) / sqrt(running var + eps) per row."""
+    cdef Py_ssize_t units = Zt.shape[0], m = Zt.shape[1]
+    if units < 1 or m < 1 or bias.shape[0] != units or gamma.shape[0] != units \
+            or running.shape[0] != 2 * units:
+        raise ValueError("bias, gamma (units,), running (2 units,)")
+    with nogil:
+        batchnorm_infer_t(&Zt[0, 0], &bias[0], &gamma[0], &running[0], units, m, <floating>eps)

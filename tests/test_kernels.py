@@ -194,3 +194,80 @@ def test_maxout_kernels_match_numpy(dtype):
     K.maxout_route_into(DP, D, ZP)
     np.testing.assert_array_equal(DP, route_to_largest_piece(D, ZP, k))
     assert DP[0, 0] == D[0, 0] and DP[0, 1] == 0 and DP[0, 2] == 0
+
+
+# ---------------------------------------------------------------- batch norm, optimizers, inference
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batchnorm_kernels_match_numpy(dtype):
+    from nnfast.reference.batchnorm import Norm, normalize, normalize_backward
+
+    rng = np.random.default_rng(12)
+    m, n = 9, 6
+    Z, b = rand(rng, m, n, dtype=dtype, scale=3), rand(rng, n, dtype=dtype)
+    gamma, beta = rand(rng, n, dtype=dtype), np.zeros(n, dtype=dtype)
+    running = np.concatenate([rand(rng, n, dtype=dtype), np.abs(rand(rng, n, dtype=dtype)) + 1])
+    norm = Norm(gamma, beta, running[:n].copy(), running[n:].copy(), 1e-5, 0.9)
+    y, (zhat_ref, inv_ref) = normalize(Z + b, norm, training=True, update_running=True)
+    zhat, mean, inv = np.empty((m, n), dtype), np.empty(n, dtype), np.empty(n, dtype)
+    K.batchnorm_train_inplace(Z, b, gamma, zhat, mean, inv, running, 1e-5, 0.9)
+    np.testing.assert_allclose(Z, y, **TOL[dtype])  # beta = 0: y = gamma zhat
+    np.testing.assert_allclose(zhat, zhat_ref, **TOL[dtype])
+    np.testing.assert_allclose(inv, inv_ref, **TOL[dtype])
+    np.testing.assert_allclose(running, np.concatenate([norm.running_mean, norm.running_var]), **TOL[dtype])
+    D = rand(rng, m, n, dtype=dtype)
+    dz, dgamma_ref, dbeta_ref = normalize_backward(D, (zhat_ref, inv_ref), gamma)
+    dgamma, dbeta = np.empty(n, dtype), np.empty(n, dtype)
+    K.batchnorm_backward_inplace(D, zhat, inv, gamma, dgamma, dbeta)
+    np.testing.assert_allclose(D, dz, rtol=TOL[dtype]["rtol"] * 100, atol=TOL[dtype]["atol"] * 100)
+    np.testing.assert_allclose(dgamma, dgamma_ref, **TOL[dtype])
+    np.testing.assert_allclose(dbeta, dbeta_ref, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("regularization", [0, 1])
+def test_optimizer_step_matches_numpy(dtype, name, regularization):
+    from nnfast import _train
+    from nnfast.optimizers import OPTIMIZERS
+
+    rng = np.random.default_rng(13)
+    optimizer = OPTIMIZERS[name]()
+    P, G = rand(rng, 50, dtype=dtype), rand(rng, 50, dtype=dtype)
+    S1, S2 = np.abs(rand(rng, 50, dtype=dtype)), np.abs(rand(rng, 50, dtype=dtype))
+    w, s1, s2 = P.copy(), S1.copy(), S2.copy()
+    m, decay, t = 7, 0.03, 4
+    g = G * (1 / m) + decay * (np.sign(w) if regularization else w)
+    optimizer.update(w, g, s1, s2, 0.1, t)
+    h0, h1, h2 = optimizer.hyper
+    K.optimizer_step_inplace(P, G, S1, S2, _train.OPTIMIZER_CODES[name], 0.1, 1 / m, decay,
+                             regularization, h0, h1, h2, 1 - h0 ** t, 1 - h1 ** t)
+    tol = dict(rtol=1e-13, atol=1e-15) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(P, w, **tol)
+    np.testing.assert_allclose(S1, s1, **tol)
+    if optimizer.n_states == 2:
+        np.testing.assert_allclose(S2, s2, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_transposed_inference_kernels_match_numpy(dtype, name):
+    from nnfast.activations import maxout
+
+    activation = ACTIVATIONS[name]
+    rng = np.random.default_rng(14)
+    Zt, b = rand(rng, 5, 40, dtype=dtype, scale=3), rand(rng, 5, dtype=dtype)
+    expected = activation.function(Zt.T + b)
+    out = np.empty((40, 5), dtype=dtype)
+    K.transposed_inference_kernels(Zt, b, activation.code, activation.param, out)
+    np.testing.assert_allclose(out, expected, **TOL[dtype])
+    ZPt, pb = rand(rng, 15, 40, dtype=dtype), rand(rng, 15, dtype=dtype)
+    At = np.empty((5, 40), dtype=dtype)
+    K.maxout_forward_t_into(At, ZPt, pb)
+    np.testing.assert_array_equal(At.T, maxout(3).function(ZPt.T + pb))
+    gamma, running = rand(rng, 5, dtype=dtype), np.concatenate([rand(rng, 5, dtype=dtype),
+                                                                np.abs(rand(rng, 5, dtype=dtype)) + 0.5])
+    Zt = rand(rng, 5, 40, dtype=dtype)
+    expected = gamma * ((Zt.T + b - running[:5]) * (1 / np.sqrt(running[5:] + dtype(1e-5))))
+    K.batchnorm_infer_t_inplace(Zt, b, gamma, running, 1e-5)
+    np.testing.assert_allclose(Zt.T, expected, **TOL[dtype])
