@@ -10,7 +10,7 @@ from ._backend import make_backend
 from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
                           check_sizes, nonfinite_error)
 from .activations import get_activation
-from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty
+from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty, target_classes
 from .initializers import get_initializer
 from .optimizers import get_optimizer
 from .schedules import get_schedule
@@ -236,10 +236,7 @@ class Network:
 
     def predict(self, X):
         """Class labels: the argmax of the outputs (with one output unit: 1 where a > 0.5)."""
-        A = self.feedforward(X)
-        if A.shape[1] == 1:
-            return (A[:, 0] > 0.5).astype(np.intp)
-        return np.argmax(A, axis=1)
+        return target_classes(self.feedforward(X))
 
     def _evaluate(self, X, labels, targets, n_threads):
         """(mean cost without the L2 term, accuracy) of prepared data."""
