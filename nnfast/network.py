@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _threads, training
+from ._aligned import aligned_zeros
 from ._backend import make_backend
 from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
                           check_sizes, nonfinite_error)
@@ -157,7 +158,8 @@ class Network:
         # One flat parameter vector; per layer W_l (row-major), b_l, and gamma_l, beta_l with batch
         # norm: the layout of _train.pyx. A maxout layer has units * pieces rows.
         shapes = [(rows, n_in) for rows, n_in, _ in self._layer_shapes()]
-        self.params = np.zeros(self._layer_offsets()[-1][3], dtype=self.dtype)
+        # 64-byte aligned: W_0's rows then start on cache lines for the compiled kernels' loads
+        self.params = aligned_zeros(self._layer_offsets()[-1][3], self.dtype)
         weights, biases = self.layer_views(self.params)
         self.bn_gamma, self.bn_beta = self.norm_views(self.params)
         units = [rows for rows, _, normed in self._layer_shapes() if normed]

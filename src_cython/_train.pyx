@@ -12,6 +12,8 @@ released, so a wrong call from elsewhere raises instead of reading out of bounds
 
 import numpy as np
 
+from nnfast._aligned import aligned_zeros
+
 from cython cimport floating
 from libc.math cimport pow
 from libc.string cimport memcpy
@@ -348,7 +350,7 @@ cdef class _BatchBuffers:
         total += rows * sizes[L]
         self.scratch_off = total
         total += widest
-        self.buffer = np.zeros(total, dtype=dtype)
+        self.buffer = aligned_zeros(total, dtype)  # 64-byte aligned: see nnfast/_aligned.py
         self.offsets = offsets
 
 
@@ -452,19 +454,21 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef const floating* x0 = &X[0, 0]
     cdef const floating* A0
     cdef bint consecutive
+    cdef bint in_place = (<size_t>x0) % 64 == 0 and (n_in * sizeof(floating)) % 64 == 0
     cdef double lmbda_over_n = lmbda / <double>n_train
 
     start = first
     with nogil:
         while start < last:
             m = min(batch_size, last - start)
-            # gather the batch (consecutive rows are used in place, no copy)
+            # gather the batch into the aligned buffer (consecutive rows of an aligned X are used
+            # in place; misaligned vector loads would cost more than the copy)
             consecutive = True
             for i in range(1, m):
                 if order[start + i] != order[start] + i:
                     consecutive = False
                     break
-            if consecutive:
+            if consecutive and in_place:
                 A0 = x0 + order[start] * n_in
             else:
                 A0 = buf + ws.a_off[0]
