@@ -7,6 +7,7 @@ NNFAST_FAIL_NO_OPENMP=1  make a missing OpenMP a build error instead of a warnin
 NNFAST_DISABLE_OPENMP=1  skip the probe and build the serial version on purpose.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -104,7 +105,11 @@ class BuildExtWithOpenMP(build_ext):
         super().build_extensions()
 
 
-extensions = [Extension(f"nnfast.{name}", [os.path.join(SRC, f"{name}.pyx")]) for name in MODULES]
+# The C headers (_simd.h: the vectorized kernels) are included by the generated C; list them as
+# dependencies so that editing one rebuilds the modules.
+HEADERS = sorted(glob.glob(os.path.join(SRC, "*.h")) + glob.glob(os.path.join(SRC, "*.pxd")))
+extensions = [Extension(f"nnfast.{name}", [os.path.join(SRC, f"{name}.pyx")], include_dirs=[SRC],
+                        depends=HEADERS) for name in MODULES]
 
 setup(
     ext_modules=cythonize(extensions, include_path=[SRC], compiler_directives=DIRECTIVES),

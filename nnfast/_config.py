@@ -25,6 +25,7 @@ def config():
         "openmp": _threads.openmp_enabled(),
         "openmp_threads": _threads.effective_n_threads(None),
         "processors": _threads._num_procs(),
+        "simd": _threads._kernels.simd_isa() if _threads._kernels is not None else None,
         "blas": blas,
         "dtypes": ["float32", "float64"],
         "backends": ["cython", "numpy"] if _threads._kernels is not None else ["numpy"],
@@ -32,8 +33,9 @@ def config():
 
 
 def show_config(file=None):
-    """Print the version, OpenMP (built with it? threads), the BLAS libraries and their threads,
-    and the supported dtypes and backends."""
+    """Print the version, OpenMP (built with it? threads), the vector instruction set of the
+    compiled kernels, the BLAS libraries and their threads, and the supported dtypes and
+    backends."""
     info = config()
     lines = [
         f"nnfast {info['version']}  (Python {info['python']}, NumPy {info['numpy']}, {info['platform']})",
@@ -42,6 +44,10 @@ def show_config(file=None):
         (f"OpenMP threads     : {info['openmp_threads']} (of {info['processors']} processors)"
          if info["openmp"] else "OpenMP threads     : 1 (serial build: the compiled loops use one thread)"),
     ]
+    if info["simd"] is not None:
+        lines.append(f"vector kernels     : {info['simd']}"
+                     + (" (scalar libm path: AVX2 not available or NNFAST_ISA=baseline)"
+                        if info["simd"] == "baseline" else " (chosen at run time; NNFAST_ISA caps it)"))
     for lib in info["blas"]:
         if "error" in lib:
             lines.append(f"BLAS               : unknown ({lib['error']})")

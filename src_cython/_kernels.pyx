@@ -13,7 +13,8 @@ from _elementwise cimport (
     PARALLEL_MIN_ELEMENTS, apply_mask, bias_activation, multiply_derivative, output_delta,
     bias_update, cost_row, l1_shrink, maxout_forward, maxout_route, predicted_class,
     batchnorm_train, batchnorm_backward, optimizer_step, bias_activation_t, maxout_forward_t,
-    batchnorm_infer_t, transpose_into,
+    batchnorm_infer_t, transpose_into, nnf_isa, nnf_sigmoid_bias_d, nnf_sigmoid_bias_s,
+    nnf_exp_nonpos_d, nnf_exp_nonpos_s,
 )
 from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
 
@@ -59,6 +60,50 @@ def gemm_rowmajor(bint trans_a, bint trans_b, double alpha, const floating[:, ::
     with nogil:
         gemm(Trans if trans_a else NoTrans, Trans if trans_b else NoTrans, m, n, k, <floating>alpha,
              &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
+
+
+ISA_NAMES = ("baseline", "avx2", "avx512")
+nnf_isa()  # detect the instruction set now, at import, before any thread runs a kernel
+
+
+def simd_isa():
+    """The instruction set of the vectorized kernels in use: 'baseline' (SSE2 or the compiler's
+    default target; the scalar libm path then runs instead), 'avx2' or 'avx512' (NNFAST_ISA caps
+    it)."""
+    return ISA_NAMES[nnf_isa()]
+
+
+def _isa_code(isa):
+    if isa not in ISA_NAMES:
+        raise ValueError(f"isa must be one of {ISA_NAMES}, got {isa!r}")
+    return ISA_NAMES.index(isa)
+
+
+def simd_exp_nonpos(const floating[::1] x, floating[::1] out, isa):
+    """OUT out <- e^x (x <= 0) by the vectorized kernel's e^x, compiled for `isa` (an instruction
+    set this CPU lacks is lowered to the best it has)."""
+    cdef int code = _isa_code(isa)
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("out must have the length of x")
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            nnf_exp_nonpos_s(code, &x[0], &out[0], x.shape[0])
+        else:
+            nnf_exp_nonpos_d(code, &x[0], &out[0], x.shape[0])
+
+
+def simd_sigmoid_bias_inplace(floating[:, ::1] Z, const floating[::1] bias, isa):
+    """IN/OUT Z <- sigmoid(Z + bias) by the vectorized kernel compiled for `isa`."""
+    cdef int code = _isa_code(isa)
+    if bias.shape[0] != Z.shape[1] or Z.shape[0] < 1 or Z.shape[1] < 1:
+        raise ValueError("bias must have one entry per column of a non-empty Z")
+    with nogil:
+        if floating is float:
+            nnf_sigmoid_bias_s(code, &Z[0, 0], &bias[0], Z.shape[0], Z.shape[1])
+        else:
+            nnf_sigmoid_bias_d(code, &Z[0, 0], &bias[0], Z.shape[0], Z.shape[1])
 
 
 def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act,

@@ -24,8 +24,10 @@ from _elementwise cimport (
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
-    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, batchnorm_train, batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
+    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, nnf_isa, batchnorm_train, batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
 )
+
+nnf_isa()  # detect the instruction set of the vectorized kernels now, before any thread runs one
 
 cdef enum:
     REG_L2 = 0

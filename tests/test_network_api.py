@@ -276,8 +276,10 @@ def test_show_config_reports_the_build():
     buffer = io.StringIO()
     nnfast.show_config(file=buffer)
     text = buffer.getvalue()
-    for expected in (nnfast.__version__, "built with OpenMP", "OpenMP threads", "BLAS", "float32, float64"):
+    for expected in (nnfast.__version__, "built with OpenMP", "OpenMP threads", "BLAS", "float32, float64",
+                     "vector kernels"):
         assert expected in text
+    assert nnfast._kernels.simd_isa() in text
     assert "openblas" in text.lower() or "mkl" in text.lower() or "blis" in text.lower()
 
 

@@ -1,0 +1,180 @@
+/* Elementwise kernels compiled for several instruction sets, chosen when the module loads.
+ *
+ * The build is portable (no -march): the compiler's default target is SSE2 on x86-64. The code of
+ * _simd_impl.h is compiled three times here, for SSE2, AVX2+FMA and AVX-512, each under a target
+ * pragma, and nnf_isa() picks the widest one this CPU and OS run. NNFAST_ISA=baseline|avx2 in the
+ * environment caps the choice (read once). On other architectures or compilers only the default
+ * instance exists. Header-only: every Cython module that includes it gets its own static copy.
+ *
+ *   nnf_sigmoid_bias_{d,s}(isa, Z, bias, m, n):  Z (m x n, row-major) <- sigmoid(Z + bias)
+ *   nnf_exp_nonpos_{d,s}(isa, x, out, n):         out <- e^x for x <= 0 (the twin for tests)
+ * isa < 0 means nnf_isa(); a larger isa than the CPU runs is lowered to what it runs.
+ */
+#ifndef NNF_SIMD_H
+#define NNF_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef ptrdiff_t nnf_idx;
+
+#define NNF_ISA_BASELINE 0
+#define NNF_ISA_AVX2 1
+#define NNF_ISA_AVX512 2
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define NNF_X86 1
+#else
+#define NNF_X86 0
+#endif
+
+#define NNF_CAT_(a, b) a##b
+#define NNF_CAT(a, b) NNF_CAT_(a, b)
+
+/* The selects below are comparisons, which may raise the 'invalid' flag on a NaN: by default the
+ * compiler then refuses to vectorize them on SSE2/AVX2 (no masked operations). Nothing here runs
+ * with floating-point traps enabled, so it may assume none: the results are the same. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* the default target */
+#define NNF_T double
+#define NNF_UT uint64_t
+#define NNF_NAME(x) NNF_CAT(x, _d_base)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+#define NNF_T float
+#define NNF_UT uint32_t
+#define NNF_NAME(x) NNF_CAT(x, _s_base)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+
+#if NNF_X86
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+#define NNF_T double
+#define NNF_UT uint64_t
+#define NNF_NAME(x) NNF_CAT(x, _d_avx2)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+#define NNF_T float
+#define NNF_UT uint32_t
+#define NNF_NAME(x) NNF_CAT(x, _s_avx2)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#endif
+#define NNF_T double
+#define NNF_UT uint64_t
+#define NNF_NAME(x) NNF_CAT(x, _d_avx512)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+#define NNF_T float
+#define NNF_UT uint32_t
+#define NNF_NAME(x) NNF_CAT(x, _s_avx512)
+#include "_simd_impl.h"
+#undef NNF_T
+#undef NNF_UT
+#undef NNF_NAME
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* NNF_X86 */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static int nnf_isa_chosen = -1;
+
+/* The widest instance this CPU and OS run (the compiler's CPU check includes the OS's saving of
+ * the vector registers), capped by $NNFAST_ISA. */
+static int nnf_isa_detect(void) {
+    int level = NNF_ISA_BASELINE;
+    const char* cap;
+#if NNF_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        level = NNF_ISA_AVX2;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+            level = NNF_ISA_AVX512;
+    }
+#endif
+    cap = getenv("NNFAST_ISA");
+    if (cap != NULL) {
+        if (strcmp(cap, "baseline") == 0) level = NNF_ISA_BASELINE;
+        else if (strcmp(cap, "avx2") == 0 && level > NNF_ISA_AVX2) level = NNF_ISA_AVX2;
+    }
+    return level;
+}
+
+/* The instance in use: detected on the first call (made while the module loads). */
+static int nnf_isa(void) {
+    if (nnf_isa_chosen < 0) nnf_isa_chosen = nnf_isa_detect();
+    return nnf_isa_chosen;
+}
+
+static inline int nnf_isa_clamp(int isa) {
+    int best = nnf_isa();
+    return (isa < 0 || isa > best) ? best : isa;
+}
+
+#if NNF_X86
+#define NNF_DISPATCH(isa, name, ts, args)                                          \
+    do {                                                                           \
+        switch (nnf_isa_clamp(isa)) {                                              \
+            case NNF_ISA_AVX512: NNF_CAT(name, NNF_CAT(ts, _avx512)) args; break;  \
+            case NNF_ISA_AVX2: NNF_CAT(name, NNF_CAT(ts, _avx2)) args; break;      \
+            default: NNF_CAT(name, NNF_CAT(ts, _base)) args; break;                \
+        }                                                                          \
+    } while (0)
+#else
+#define NNF_DISPATCH(isa, name, ts, args) NNF_CAT(name, NNF_CAT(ts, _base)) args
+#endif
+
+static inline void nnf_sigmoid_bias_d(int isa, double* Z, const double* bias, nnf_idx m,
+                                      nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_sigmoid_bias, _d, (Z, bias, m, n));
+}
+
+static inline void nnf_sigmoid_bias_s(int isa, float* Z, const float* bias, nnf_idx m,
+                                      nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_sigmoid_bias, _s, (Z, bias, m, n));
+}
+
+static inline void nnf_exp_nonpos_d(int isa, const double* x, double* out, nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_exp_nonpos_array, _d, (x, out, n));
+}
+
+static inline void nnf_exp_nonpos_s(int isa, const float* x, float* out, nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_exp_nonpos_array, _s, (x, out, n));
+}
+
+#endif /* NNF_SIMD_H */
