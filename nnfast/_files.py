@@ -84,16 +84,26 @@ def _pick(archive, keys, path, what):
 def npz_splits(path):
     """The splits an .npz archive holds under x_<split> / y_<split> keys (e.g. Keras' mnist.npz:
     'train' and 'test'); empty when it uses plain X / y keys."""
-    with np.load(path, allow_pickle=False) as archive:
+    archive = _open_npz(path)
+    with archive:
         return [key[2:] for key in archive.files
                 if key.startswith("x_") and f"y_{key[2:]}" in archive.files]
 
 
-def _read_npz(path, split):
+def _open_npz(path):
+    import zipfile
+
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not an .npz archive (a single array: name it .npy)")
+    return archive
+
+
+def _read_npz(path, split):
+    archive = _open_npz(path)
     with archive:
         splits = [key[2:] for key in archive.files
                   if key.startswith("x_") and f"y_{key[2:]}" in archive.files]
