@@ -25,9 +25,9 @@ def add_data_options(parser, default="bundled", labels=True):
     if labels:
         parser.add_argument("--labels", metavar="FILE", default=None,
                             help="with a .npy --data file: the labels (.npy, or text with one per line)")
-        parser.add_argument("--label-column", default="0", metavar="COLUMN",
+        parser.add_argument("--label-column", default=None, metavar="COLUMN",
                             help="with a .csv --data file: the labels' column, a position (0 first, "
-                                 "-1 last) or a header name")
+                                 "-1 last) or a header name (default: 0, the first)")
     parser.add_argument("--scale", default="auto", metavar="DIVISOR",
                         help="divide the features of a --data file by this; 'auto': 256 for uint8 "
                              "arrays (raw pixels, as MNIST), 1 otherwise (use 256 for a CSV of 0-255 "
@@ -73,7 +73,13 @@ def load_sets(args, dtype):
     from . import datasets
 
     source = args.data
+    if scale_of(args) != "auto" and not _is_file_source(source):
+        raise UsageError(f"--scale applies to --data files only; MNIST ({source}) is always read "
+                         "as pixel / 256")
     try:
+        if not _is_file_source(source) and (getattr(args, "labels", None) is not None
+                                            or getattr(args, "label_column", None) is not None):
+            raise ValueError(f"--labels and --label-column apply to --data files, not {source}")
         if source == "bundled":
             train, test = datasets.load_bundled_mnist(dtype=dtype)
             return DataSets({"train": train, "test": test}, "the bundled MNIST subset")
@@ -96,7 +102,13 @@ def _file_sets(args, source, dtype):
 
     scale = scale_of(args)
     labels = getattr(args, "labels", None)
-    label_column = getattr(args, "label_column", "0")
+    label_column = getattr(args, "label_column", None)
+    suffix = Path(source).suffix.lower()
+    if label_column is not None and suffix != ".csv":
+        raise ValueError(f"--label-column applies to .csv data files, not {source}")
+    if labels is not None and suffix != ".npy":
+        raise ValueError(f"--labels applies to .npy data files (features only), not {source}")
+    label_column = 0 if label_column is None else label_column
     if Path(source).suffix.lower() == ".npz" and Path(source).is_file():
         splits = [s for s in npz_splits(source) if s in ("train", "validation", "test")]
         if splits:
