@@ -1,7 +1,9 @@
-"""Fetching files over HTTP(S) with urllib: mirrors tried in turn, a sha256 check of every file,
-temporary files moved into place only when every file arrived intact (all or nothing)."""
+"""Fetching files over HTTP(S) with urllib: mirrors tried in turn, a sha256 check of every file's
+data (decompressed when gzipped), temporary files moved into place only when every file arrived
+intact (all or nothing)."""
 
 import contextlib
+import gzip
 import hashlib
 import http.client
 import os
@@ -10,6 +12,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from ._progress import ProgressBar, megabytes
@@ -63,9 +66,23 @@ class _Failed(Exception):
     """One mirror's failure for one file (the reason is the message)."""
 
 
-def _fetch(url, handle, expected_sha256, timeout, label, progress):
-    """Stream `url` into the open binary file `handle`, checking length and sha256."""
+def content_sha256(path):
+    """sha256 (hex) of a file's content, of its decompressed data when it is gzipped: the same for
+    every gzip encoding of the same bytes (mirrors recompress the MNIST files)."""
     digest = hashlib.sha256()
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise _Failed(f"not a valid gzip file ({exc or type(exc).__name__})") from None
+    return digest.hexdigest()
+
+
+def _fetch(url, handle, timeout, label, progress):
+    """Stream `url` into the open binary file `handle`, checking the length the server announced."""
     received = 0
     request = urllib.request.Request(url, headers={"User-Agent": "nnfast"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -78,7 +95,6 @@ def _fetch(url, handle, expected_sha256, timeout, label, progress):
                 if not chunk:
                     break
                 handle.write(chunk)
-                digest.update(chunk)
                 received += len(chunk)
                 if bar:
                     bar.update(received, megabytes(received) + (f" / {megabytes(total)}" if total else ""))
@@ -87,10 +103,16 @@ def _fetch(url, handle, expected_sha256, timeout, label, progress):
                 bar.finish()
     if total is not None and received != total:
         raise _Failed(f"transfer interrupted: received {received} of {total} bytes")
-    if expected_sha256 is not None and digest.hexdigest() != expected_sha256.lower():
-        raise _Failed(f"sha256 mismatch: the file's is {digest.hexdigest()}, expected "
-                      f"{expected_sha256.lower()} (corrupted or not the standard file)")
     return received
+
+
+def _verify(path, expected_sha256):
+    if expected_sha256 is None:
+        return
+    actual = content_sha256(path)
+    if actual != expected_sha256.lower():
+        raise _Failed(f"sha256 mismatch: the data's is {actual}, expected {expected_sha256.lower()} "
+                      "(corrupted, or not the standard file)")
 
 
 def fetch_all(names, directory, mirrors, sha256, progress=True, timeout=30.0, say=None):
@@ -110,10 +132,10 @@ def fetch_all(names, directory, mirrors, sha256, progress=True, timeout=30.0, sa
                 fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
                 try:
                     with os.fdopen(fd, "wb") as handle:
-                        size = _fetch(url, handle, sha256.get(name), timeout,
-                                      f"downloading {name}", progress)
+                        size = _fetch(url, handle, timeout, f"downloading {name}", progress)
                         handle.flush()
                         os.fsync(handle.fileno())
+                    _verify(temporary, sha256.get(name))
                 except (_Failed, OSError, http.client.HTTPException, ValueError) as exc:
                     _remove(temporary)
                     failures.append(f"{url}: {_reason(exc)}")
@@ -126,6 +148,8 @@ def fetch_all(names, directory, mirrors, sha256, progress=True, timeout=30.0, sa
                 temporaries[name] = temporary
                 if progress:
                     say(f"downloaded {name} ({megabytes(size)}) from {mirror}")
+                mirrors.remove(mirror)  # the next files try the mirror that worked first
+                mirrors.insert(0, mirror)
                 break
             else:
                 raise DownloadError(

@@ -61,4 +61,5 @@ class ProgressBar:
 
 
 def megabytes(n):
-    return f"{n / 1e6:.1f} MB"
+    """A byte count for people: '9.7 MB', '28.9 kB'."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"

@@ -40,12 +40,13 @@ MNIST_MIRRORS = [
     "http://yann.lecun.com/exdb/mnist/",
 ]
 
-#: sha256 of the four standard gzipped files: a download that does not match is refused.
+#: sha256 of the four standard files' data (after gunzip: the canonical idx bytes, whatever gzip
+#: settings a mirror compressed them with). A download whose data does not match is refused.
 MNIST_SHA256 = {
-    "train-images-idx3-ubyte.gz": "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
-    "train-labels-idx1-ubyte.gz": "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
-    "t10k-images-idx3-ubyte.gz": "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
-    "t10k-labels-idx1-ubyte.gz": "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -154,14 +155,16 @@ def download_mnist(path=None, mirrors=None, sha256=None, progress=True, timeout=
     mirrors : list of str, optional
         Base URLs tried in order for each file (``mirror + file name``). Default: `mnist_mirrors()`.
     sha256 : dict, optional
-        File name -> expected sha256 (hex). Default: `MNIST_SHA256`, the standard files'.
+        File name -> expected sha256 (hex) of its data, decompressed when the file is gzipped (see
+        `nnfast._download.content_sha256`). Default: `MNIST_SHA256`, the standard files'.
     progress : bool
         Report on stderr: a progress bar per file on a terminal, one line per file otherwise.
     timeout : float
         Seconds to wait for a server before trying the next mirror.
 
     Each file is streamed into a temporary file in `path`, its length checked against the server's
-    Content-Length and its sha256 against `sha256`; a failure moves on to the next mirror. Only when
+    Content-Length and its data's sha256 against `sha256` (the data, not the .gz bytes: mirrors
+    compress the same idx files differently); a failure moves on to the next mirror. Only when
     every missing file arrived intact are they moved into place (``os.replace``): after a failure
     nothing new is left in `path`.
 
@@ -169,7 +172,8 @@ def download_mnist(path=None, mirrors=None, sha256=None, progress=True, timeout=
     ------
     DownloadError (an OSError)
         When no mirror delivered one of the files; the message names every mirror and its failure
-        (connection refused, timed out, HTTP 404, interrupted transfer, sha256 mismatch).
+        (connection refused, timed out, HTTP 404, interrupted transfer, damaged gzip data, sha256
+        mismatch).
     """
     import sys
 

@@ -1,13 +1,15 @@
 """The MNIST download path, against a local HTTP server on 127.0.0.1 (a thread, port 0).
 
-The server's URL prefix picks its behaviour: /ok/ serves the files, /corrupt/ serves one file with a
-damaged byte, /short/ announces the full Content-Length but sends half the body and hangs up,
+The server's URL prefix picks its behaviour: /ok/ serves the files, /corrupt/ serves one file whose
+data has a changed byte (recompressed: valid gzip), /damaged/ one with a broken gzip stream, /short/
+announces the full Content-Length but sends half the body and hangs up,
 /missing/ answers 404. The core tests serve small idx files made here, with their checksums passed
 in; the last tests serve a copy of the real files from ../shared/data/mnist with the standard
 checksums (skipped when that folder is absent).
 """
 
 import gzip
+import re
 import hashlib
 import http.server
 import shutil
@@ -38,8 +40,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = file.read_bytes()
-        if mode == "corrupt" and name == self.server.corrupt_name:
-            body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
+        if mode == "corrupt" and name == self.server.corrupt_name:  # valid gzip, one data byte off
+            data = bytearray(gzip.decompress(body))
+            data[len(data) // 2] ^= 0xFF
+            body = gzip.compress(bytes(data), compresslevel=1)
+        if mode == "damaged" and name == self.server.corrupt_name:  # a broken gzip stream
+            body = body[:-12] + b"\x00" * 12
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -64,7 +70,7 @@ def serve(monkeypatch):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.root, server.requests, server.corrupt_name = str(root), [], corrupt_name
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}", server
 
@@ -96,7 +102,8 @@ def small_files(tmp_path):
             raw = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + rng.integers(0, 10, n, np.uint8).tobytes()
         contents[name] = gzip.compress(raw)
         (root / name).write_bytes(contents[name])
-    sha = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
+    # The checksums are of the data (gunzipped), as MNIST_SHA256's.
+    sha = {name: hashlib.sha256(gzip.decompress(data)).hexdigest() for name, data in contents.items()}
     return root, contents, sha
 
 
@@ -142,6 +149,25 @@ def test_checksum_mismatch_caches_nothing(serve, small_files, tmp_path):
     assert list(cache.iterdir()) == []  # all or nothing: not even the two good files
 
 
+def test_damaged_gzip_stream_caches_nothing(serve, small_files, tmp_path):
+    root, _, sha = small_files
+    url, _ = serve(root, corrupt_name=NAMES[1])
+    with pytest.raises(DownloadError, match=f"{NAMES[1]}: not a valid gzip file"):
+        download_mnist(tmp_path / "cache", mirrors=[url + "/damaged/"], sha256=sha, progress=False)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_checksum_is_of_the_data_not_of_the_gzip_bytes(serve, small_files, tmp_path):
+    """A mirror that compressed the same idx bytes differently passes the check."""
+    root, contents, sha = small_files
+    for name, data in contents.items():
+        (root / name).write_bytes(gzip.compress(gzip.decompress(data), compresslevel=1, mtime=12345))
+        assert (root / name).read_bytes() != data
+    url, _ = serve(root)
+    download_mnist(tmp_path / "cache", mirrors=[url + "/ok/"], sha256=sha, progress=False)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(NAMES)
+
+
 def test_interrupted_transfer_then_next_mirror(serve, small_files, tmp_path):
     root, contents, sha = small_files
     url, server = serve(root)
@@ -156,6 +182,7 @@ def test_interrupted_transfer_then_next_mirror(serve, small_files, tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == sorted(NAMES)
     assert all((cache / name).read_bytes() == contents[name] for name in NAMES)
     assert server.requests[:3] == [f"/short/{NAMES[0]}", f"/missing/{NAMES[0]}", f"/ok/{NAMES[0]}"]
+    assert server.requests[3:] == [f"/ok/{name}" for name in NAMES[1:]]  # the good mirror first
 
 
 def test_interrupted_without_checksum_is_still_refused(serve, small_files, tmp_path):
@@ -233,7 +260,8 @@ def real_copy(tmp_path):
 @needs_mnist
 def test_standard_checksums_match_the_real_files():
     for name in NAMES:
-        assert hashlib.sha256((MNIST_DIR / name).read_bytes()).hexdigest() == MNIST_SHA256[name]
+        data = gzip.decompress((MNIST_DIR / name).read_bytes())
+        assert hashlib.sha256(data).hexdigest() == MNIST_SHA256[name]
 
 
 @pytest.mark.mnist
@@ -258,3 +286,22 @@ def test_real_file_corrupted_on_the_mirror(serve, real_copy, tmp_path):
     with pytest.raises(DownloadError, match="sha256 mismatch"):
         download_mnist(tmp_path / "cache", mirrors=[url + "/corrupt/"], progress=False)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_progress_bar_on_a_terminal(serve, small_files, tmp_path, monkeypatch):
+    class Terminal(__import__("io").StringIO):
+        def isatty(self):
+            return True
+
+    root, contents, sha = small_files
+    url, _ = serve(root)
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    monkeypatch.setattr("nnfast._progress._REDRAW_SECONDS", 0.0)
+    monkeypatch.setattr("nnfast._download._CHUNK", 4096)  # several updates per file
+    download_mnist(tmp_path / "cache", mirrors=[url + "/ok/"], sha256=sha)
+    text = screen.getvalue()
+    size = len(contents[NAMES[0]])
+    assert re.search(rf"\rdownloading {NAMES[0]} \[#{{30}}\] 100% [\d.]+ kB / [\d.]+ kB", text)
+    assert re.search(rf"\rdownloading {NAMES[0]} \[#*\.+\] +\d+%", text)  # drawn part way too
+    assert f"downloaded {NAMES[0]} ({size / 1e3:.1f} kB) from {url}/ok/" in text
