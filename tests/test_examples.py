@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import nnfast
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
@@ -47,8 +49,9 @@ def test_every_example_is_covered():
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
 def test_example_runs(example, tmp_path):
     env = dict(os.environ, NNFAST_EXAMPLE_EPOCHS="1", MPLBACKEND="Agg")
-    if not env.get("PYTHONPATH"):  # a source checkout run without installing: point at it
-        env["PYTHONPATH"] = str(ROOT)
+    if Path(nnfast.__file__).resolve().parent.parent == ROOT:
+        # This run imports the source tree (built in place): the examples must import it too.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # Never download in a test: an unreachable mirror makes a missing file an immediate error.
     env["NNFAST_MNIST_MIRRORS"] = f"http://127.0.0.1:{_closed_port()}/"
     if example.name == "mnist_book.py":
