@@ -57,9 +57,9 @@ class History:
         try:
             with os.fdopen(handle, "w") as f:
                 if hasattr(os, "fchmod"):  # mkstemp makes it 0o600; a plain file is 0o666 & ~umask
-                    mask = os.umask(0o022)
-                    os.umask(mask)
-                    os.fchmod(f.fileno(), 0o666 & ~mask)
+                    from .io import _umask
+
+                    os.fchmod(f.fileno(), 0o666 & ~_umask())
                 json.dump(self.as_dict(), f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
