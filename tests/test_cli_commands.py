@@ -312,3 +312,34 @@ def test_help_of_each_command(command, options, capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert command in capsys.readouterr().out
+
+
+def test_data_mnist_offline_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    """--data mnist with an empty cache and no reachable mirror (conftest points the mirrors at a
+    closed port): the download's progress lines, then one error line naming the mirror, exit 2."""
+    monkeypatch.setenv("NNFAST_DATA", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", "mnist", "--epochs", "1"])
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("nnfast: error: could not download train-images-idx3-ubyte.gz")
+    assert "connection refused" in last and "/no-downloads-in-tests/" in last
+    assert [p for p in (tmp_path / "cache").iterdir()] == []
+
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.mnist
+@pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason=f"real MNIST idx files not found in {MNIST_DIR}")
+def test_data_mnist_from_the_cache(trained, monkeypatch, capsys):
+    monkeypatch.setenv("NNFAST_DATA", str(MNIST_DIR))
+    assert main(["evaluate", str(trained[0]), "--data", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert f"the test part of MNIST from {MNIST_DIR}: 10000 examples" in out
+    assert float(re.search(r"accuracy: (\d+\.\d\d)%", out)[1]) > 85
+    assert main(["evaluate", str(trained[0]), "--data", "mnist", "--split", "validation"]) == 0
+    assert "the validation part of MNIST" in capsys.readouterr().out
