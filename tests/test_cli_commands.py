@@ -2,6 +2,7 @@
 and the generic --data files, run in-process through nnfast.cli.main on the bundled subset or on
 small files made here."""
 
+import importlib.util
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from nnfast.cli import main
 from nnfast.datasets import load_bundled_mnist
 
 SMALL = ["--epochs", "1", "--layers", "784,16,10"]
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -221,8 +223,7 @@ def test_keras_style_npz_splits(bundled, tmp_path, capsys):
 
 
 needs_matplotlib = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("matplotlib") is None,
-    reason="matplotlib is not installed (the optional 'plot' extra)")
+    not HAVE_MATPLOTLIB, reason="matplotlib is not installed (the optional 'plot' extra)")
 
 
 @needs_matplotlib
@@ -276,7 +277,8 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
         (["evaluate", model, "--split", "validation"], "no validation part"),
         (["evaluate", model, "--scale", "zero"], "--scale"),
         (["show-errors", model, "--count", "0"], "--count"),
-        (["show-errors", model, "--data", str(labelled)], "5 features per row"),
+        (["show-errors", model, "--data", str(labelled)],
+         "5 features per row" if HAVE_MATPLOTLIB else "needs matplotlib"),  # checked first
         (["train", "--data", str(labelled), "--layers", "784,30,10"], "must start with 5"),
         (["train", "--data", str(labelled), "--layers", "5,30,10"], "must end with 3"),
         (["train", "--data", str(labelled), "--early-stopping", "3"], "needs a validation set"),
