@@ -1,5 +1,6 @@
 """What the ``nnfast`` commands share: the ``--data`` sources, reading a model, output paths."""
 
+import argparse
 import os
 from pathlib import Path
 
@@ -10,6 +11,19 @@ from ._files import SUFFIXES
 
 class UsageError(Exception):
     """A mistake of the user's: reported as one ``nnfast: error: ...`` line, exit status 2."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help, unless the help already speaks of its default or
+    there is none to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or "default" in text
+                or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
 
 
 DATA_HELP = ("'bundled' (the MNIST subset shipped with nnfast: 10,000 train / 2,000 test), 'mnist' "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_data import (UsageError, add_data_options, check_output_path, check_width, load_sets,
+from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, check_width, load_sets,
                         need_matplotlib, percent, read_model, scale_of)
 
 _SPLITS = ["train", "validation", "test"]
@@ -32,7 +32,7 @@ def add_parsers(commands):
         "evaluate", help="accuracy and cost of a saved network on a data set",
         description="Print the accuracy and the mean cost of a saved network on a data set "
                     "(by default the test part of the bundled MNIST subset).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     _model_options(evaluate)
     add_data_options(evaluate)
     _split_option(evaluate)
@@ -44,7 +44,7 @@ def add_parsers(commands):
                     "them to --out. INPUT is a .npy array (one example, rows of examples, or "
                     "images, e.g. (n, 28, 28)), an .npz (its features key, as --data files) or a "
                     ".csv of numbers (every column is a feature unless --label-column names one).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     _model_options(predict)
     predict.add_argument("input", metavar="INPUT", help="the examples: .npy, .npz or .csv")
     predict.add_argument("--out", metavar="FILE", default=None,
@@ -62,7 +62,7 @@ def add_parsers(commands):
         description="Draw a grid of the misclassified images of a data set, each titled with the "
                     "predicted and the true class, into a PNG (needs matplotlib). The examples must "
                     "be square images, such as MNIST's 28 x 28.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     _model_options(errors)
     add_data_options(errors)
     _split_option(errors)

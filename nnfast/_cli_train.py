@@ -5,7 +5,7 @@ import math
 import sys
 import time
 
-from ._cli_data import (UsageError, add_data_options, check_output_path, load_sets,
+from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent)
 from ._progress import ProgressBar, is_tty
 from .training import Callback
@@ -44,7 +44,7 @@ def add_parser(commands):
                     "every epoch (a progress bar on a terminal, plain lines otherwise) and at the end. "
                     "By default: [784, 100, 10] sigmoid, cross-entropy, on the MNIST subset bundled "
                     "with nnfast, 10 epochs, under a minute.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     net = train.add_argument_group("the network")
     net.add_argument("--layers", type=_layers, default=None, metavar="N,N,...",
                      help="units per layer, input first and output last (default: the data's "
@@ -59,22 +59,25 @@ def add_parser(commands):
                      help="weight initialisation: scaled_normal, normal, uniform, xavier, he")
     net.add_argument("--dropout", type=_list_or_one(float), default=0.0, metavar="P",
                      help="dropout probability of every hidden layer, or one per hidden layer")
-    net.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    net.add_argument("--backend", choices=["cython", "numpy"], default="cython")
+    net.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                     help="of the parameters and the data (float32 is about twice as fast)")
+    net.add_argument("--backend", choices=["cython", "numpy"], default="cython",
+                     help="the compiled kernels, or the NumPy reference (same results, slower)")
     net.add_argument("--threads", type=int, default=None,
                      help="threads for the kernels and BLAS (-1: every processor; "
                           "default: the OpenMP default)")
     net.add_argument("--seed", type=int, default=0,
                      help="seed of the initial weights, the shuffles and the validation split")
     fit = train.add_argument_group("training")
-    fit.add_argument("--epochs", type=int, default=10)
+    fit.add_argument("--epochs", type=int, default=10, help="passes over the training data")
     fit.add_argument("--batch-size", type=int, default=10, help="mini-batch size")
     fit.add_argument("--eta", type=float, default=0.5, help="learning rate")
     fit.add_argument("--lmbda", type=float, default=None,
                      help="regularisation; each step decays the weights by eta*lmbda/n, n the "
                           "number of training rows (default: the book's 5.0 scaled to n, "
                           "5.0 * n / 50000, the same decay per step as the book's MNIST runs)")
-    fit.add_argument("--regularization", choices=["l2", "l1"], default="l2")
+    fit.add_argument("--regularization", choices=["l2", "l1"], default="l2",
+                     help="the weight penalty --lmbda scales")
     fit.add_argument("--optimizer", default="sgd",
                      help="sgd, momentum, nesterov, adagrad, rmsprop or adam (with their default "
                           "hyper-parameters; mind --eta: adam wants about 0.001)")
