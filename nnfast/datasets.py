@@ -1,7 +1,11 @@
-"""Data sets: the MNIST idx reader, the book's MNIST layout, and the small subset bundled with nnfast.
+"""Data sets: the MNIST idx reader and downloader, the book's MNIST layout, the small subset bundled
+with nnfast, and features and labels from generic files (``.npz``, ``.csv``, ``.npy``).
 
-Nothing here downloads or unpickles anything: `load_mnist` reads the four standard idx files from a
-directory, and `load_bundled_mnist` reads the compressed NumPy archive shipped inside the package.
+Nothing here unpickles anything. `load_mnist` reads the four standard idx files from a directory;
+when they are absent from the default cache directory, `download_mnist` fetches them (urllib only,
+sha256-checked, all or nothing). `load_bundled_mnist` reads the compressed NumPy archive shipped
+inside the package. `load_data` / `load_features` read generic files; `train_validation_split`
+holds out a shuffled fraction of the rows.
 """
 
 import gzip
@@ -12,7 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST_FILES", "default_data_dir", "read_idx", "load_mnist", "load_bundled_mnist"]
+from ._download import DownloadError, check_mirrors, fetch_all
+from ._files import load_data, load_features, train_validation_split
+
+__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "MNIST_SHA256", "DownloadError", "default_data_dir",
+           "mnist_mirrors", "read_idx", "download_mnist", "load_mnist", "load_bundled_mnist",
+           "load_data", "load_features", "train_validation_split"]
 
 #: The four standard MNIST file names, looked up in a data directory (``.gz`` or uncompressed).
 MNIST_FILES = {
@@ -20,6 +29,24 @@ MNIST_FILES = {
     "train_labels": "train-labels-idx1-ubyte.gz",
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+#: Where `download_mnist` looks for the files, in this order (each URL + file name). Override it with
+#: the environment variable ``NNFAST_MNIST_MIRRORS`` (URLs separated by commas or spaces) or the
+#: ``mirrors=`` argument.
+MNIST_MIRRORS = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+]
+
+#: sha256 of the four standard files' data (after gunzip: the canonical idx bytes, whatever gzip
+#: settings a mirror compressed them with). A download whose data does not match is refused.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -109,7 +136,60 @@ def _scale(pixels, dtype):
     return pixels.astype(dtype) / dtype.type(256)
 
 
-def load_mnist(path=None, dtype="float32"):
+def mnist_mirrors():
+    """The mirror list in use: ``$NNFAST_MNIST_MIRRORS`` (URLs separated by commas or whitespace)
+    when set, else `MNIST_MIRRORS`."""
+    env = os.environ.get("NNFAST_MNIST_MIRRORS", "")
+    urls = [url for url in env.replace(",", " ").split() if url]
+    return urls if urls else list(MNIST_MIRRORS)
+
+
+def download_mnist(path=None, mirrors=None, sha256=None, progress=True, timeout=30.0):
+    """Download the standard MNIST files that `path` lacks; returns the directory.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Where to put them (created if needed). Default: `default_data_dir()` (``$NNFAST_DATA``, else
+        ``~/.cache/nnfast``).
+    mirrors : list of str, optional
+        Base URLs tried in order for each file (``mirror + file name``). Default: `mnist_mirrors()`.
+    sha256 : dict, optional
+        File name -> expected sha256 (hex) of its data, decompressed when the file is gzipped (see
+        `nnfast._download.content_sha256`). Default: `MNIST_SHA256`, the standard files'.
+    progress : bool
+        Report on stderr: a progress bar per file on a terminal, one line per file otherwise.
+    timeout : float
+        Seconds to wait for a server before trying the next mirror.
+
+    Each file is streamed into a temporary file in `path`, its length checked against the server's
+    Content-Length and its data's sha256 against `sha256` (the data, not the .gz bytes: mirrors
+    compress the same idx files differently); a failure moves on to the next mirror. Only when
+    every missing file arrived intact are they moved into place (``os.replace``): after a failure
+    nothing new is left in `path`.
+
+    Raises
+    ------
+    DownloadError (an OSError)
+        When no mirror delivered one of the files; the message names every mirror and its failure
+        (connection refused, timed out, HTTP 404, interrupted transfer, damaged gzip data, sha256
+        mismatch).
+    """
+    import sys
+
+    directory = Path(path).expanduser() if path is not None else default_data_dir()
+    mirrors = check_mirrors(mirrors if mirrors is not None else mnist_mirrors())
+    sha256 = dict(MNIST_SHA256 if sha256 is None else sha256)
+    missing = [name for name in MNIST_FILES.values() if _find(directory, name) is None]
+    if missing:
+        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        if progress:
+            say(f"downloading MNIST ({len(missing)} files) into {directory}")
+        fetch_all(missing, directory, mirrors, sha256, progress=progress, timeout=timeout, say=say)
+    return directory
+
+
+def load_mnist(path=None, dtype="float32", download=None, mirrors=None):
     """MNIST from the four standard idx files, in the book's (train, validation, test) layout.
 
     Parameters
@@ -120,6 +200,12 @@ def load_mnist(path=None, dtype="float32"):
         uncompressed, without ``.gz``). Default: ``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``.
     dtype : str or numpy.dtype
         Floating-point type of the pixel arrays.
+    download : bool or None
+        Fetch the missing files with `download_mnist` first. None (default): only when `path` is
+        None, that is into the default cache directory; a directory given explicitly is read as
+        it is unless ``download=True``.
+    mirrors : list of str, optional
+        Passed to `download_mnist` (default: `mnist_mirrors()`).
 
     Returns
     -------
@@ -131,11 +217,19 @@ def load_mnist(path=None, dtype="float32"):
     Raises
     ------
     FileNotFoundError
-        When the directory or any of the four files is missing (the message names both).
+        When the directory or any of the four files is missing and nothing is downloaded (the
+        message names both).
+    DownloadError
+        When a download was needed and failed (offline, every mirror refused or corrupted a file).
     ValueError
         When a file is corrupt, or images and labels disagree in number.
     """
+    _scale(np.zeros(0, np.uint8), dtype)  # refuse a bad dtype before any download
     directory = Path(path).expanduser() if path is not None else default_data_dir()
+    if download is None:
+        download = path is None
+    if download:
+        download_mnist(directory, mirrors=mirrors)
     found = {key: _find(directory, name) for key, name in MNIST_FILES.items()}
     missing = [MNIST_FILES[key] for key, file in found.items() if file is None]
     if missing:
@@ -144,7 +238,7 @@ def load_mnist(path=None, dtype="float32"):
         else:
             problem = f"MNIST directory {str(directory)!r} lacks {', '.join(missing)}"
         problem += (f"; it must hold the four idx files {', '.join(MNIST_FILES.values())}, gzipped or "
-                    f"not (nothing is downloaded)")
+                    f"not (nnfast.datasets.download_mnist(path) fetches them)")
         if path is None:
             where = ("$NNFAST_DATA" if os.environ.get("NNFAST_DATA")
                      else "the default (NNFAST_DATA is not set)")

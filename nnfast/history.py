@@ -56,6 +56,10 @@ class History:
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".history-", suffix=".json")
         try:
             with os.fdopen(handle, "w") as f:
+                if hasattr(os, "fchmod"):  # mkstemp makes it 0o600; a plain file is 0o666 & ~umask
+                    from .io import _umask
+
+                    os.fchmod(f.fileno(), 0o666 & ~_umask())
                 json.dump(self.as_dict(), f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
@@ -75,13 +79,15 @@ class History:
             raise ValueError(f"{path}: not an nnfast history file")
         return cls(**data)
 
-    def plot(self, path, title=None):
+    def plot(self, path, title=None, validation_label="validation"):
         """Training and validation accuracy and cost per epoch, in one PNG (needs matplotlib:
-        ``pip install nnfast[plot]``)."""
+        ``pip install nnfast[plot]``). `validation_label` names the curves of `validation_data` in
+        the legend (e.g. "test" when that is what was measured)."""
         try:
             import matplotlib
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'nnfast[plot]'") from None
         figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -89,7 +95,9 @@ class History:
             for split in ("train", "validation"):
                 values = getattr(self, f"{split}_{kind}")
                 if values:
-                    axis.plot(self.epoch[:len(values)], values, marker="o", markersize=3, label=split)
+                    label = validation_label if split == "validation" else split
+                    axis.plot(self.epoch[:len(values)], values, marker="o", markersize=3, label=label)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             axis.set_xlabel("epoch")
             axis.set_ylabel(kind)
             axis.grid(alpha=0.3)

@@ -1,3 +1,4 @@
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,3 +14,13 @@ def mnist_dir():
     if not all((MNIST_DIR / name).exists() for name in names):
         pytest.skip(f"real MNIST not found in {MNIST_DIR} (the shared data folder is absent)")
     return MNIST_DIR
+
+
+@pytest.fixture(autouse=True)
+def _never_download(monkeypatch):
+    """No test reaches the internet: the MNIST mirror list points at a closed local port unless a
+    test sets its own (tests/test_download.py serves files on 127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("NNFAST_MNIST_MIRRORS", f"http://127.0.0.1:{port}/no-downloads-in-tests/")

@@ -528,6 +528,10 @@ def test_loader_default_directory_and_errors(monkeypatch, tmp_path):
     assert len(mnist_loader.load_data()[2][0]) == 10_000
     monkeypatch.setenv("NNFAST_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="NNFAST_DATA"):
+        mnist_loader.load_data_wrapper(download=False)
+    # By default the missing files are downloaded there (here from a mirror that refuses).
+    with pytest.raises(OSError, match="connection refused") as info:
         mnist_loader.load_data_wrapper()
+    assert str(tmp_path / "nowhere") in str(info.value)
     with pytest.raises(ValueError, match="is a file"):
         mnist_loader.load_data(MNIST_DIR / "mnist.pkl.gz")

@@ -171,7 +171,7 @@ def test_load_mnist_default_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("NNFAST_DATA", str(tmp_path / "from-env"))
     assert datasets.default_data_dir() == tmp_path / "from-env"
     with pytest.raises(FileNotFoundError, match="from-env"):
-        load_mnist()
+        load_mnist(download=False)  # (downloading into it: tests/test_download.py)
     monkeypatch.delenv("NNFAST_DATA")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert datasets.default_data_dir() == tmp_path / "home" / ".cache" / "nnfast"

@@ -1,7 +1,7 @@
 """The book's ``mnist_loader.py`` API, read from the standard MNIST idx files.
 
 ``load_data()`` and ``load_data_wrapper()`` return what the book's loader returns, built by
-`nnfast.datasets.load_mnist` (no pickle is read, nothing is downloaded):
+`nnfast.datasets.load_mnist` (no pickle is read):
 
 - ``load_data(path=None)``: ``(training_data, validation_data, test_data)``, each a tuple
   ``(X, y)`` with X a float32 array ``(n, 784)`` of ``pixel / 256`` and y an int64 array of the
@@ -13,11 +13,13 @@
 
 ``path`` is the directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
 ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (gzipped or not). Without it:
-``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``.
+``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``, where the four files are downloaded when absent
+(sha256-checked, see `nnfast.datasets.download_mnist`; ``download=False`` turns that off).
 
 Differences from the book: the book unpickles ``../data/mnist.pkl.gz`` (relative to the working
 directory) and takes no argument; this reads the four idx files from ``path`` or the default
-directory above (a missing file is a FileNotFoundError naming what is missing). The arrays hold
+directory above (downloaded into the default directory when absent; a file missing from a given
+``path`` is a FileNotFoundError naming what is missing). The arrays hold
 the same numbers as the book's pickle. ``load_data_wrapper`` returns lists, as the book's Python 2
 code did (a Python 3 port returns ``zip`` objects, which can be read only once).
 """
@@ -38,18 +40,20 @@ def _directory(path):
     return path
 
 
-def load_data(path=None):
+def load_data(path=None, download=None):
     """``(training_data, validation_data, test_data)``, each ``(X, y)``: X float32 (n, 784), y int64
-    (n,)."""
+    (n,). `download` as in `nnfast.datasets.load_mnist` (by default only into the default
+    directory)."""
     (X, y), (X_validation, y_validation), (X_test, y_test) = load_mnist(_directory(path),
-                                                                        dtype="float32")
+                                                                        dtype="float32",
+                                                                        download=download)
     return (X, y), (X_validation, y_validation), (X_test, y_test)
 
 
-def load_data_wrapper(path=None):
+def load_data_wrapper(path=None, download=None):
     """``(training_data, validation_data, test_data)`` as lists of ``(x (784, 1), y)`` pairs:
     training y the one-hot (10, 1) column of the digit, validation and test y the digit."""
-    training, validation, test = load_data(path)
+    training, validation, test = load_data(path, download)
     return (_pairs(training[0], [vectorized_result(j) for j in training[1]]),
             _pairs(validation[0], list(validation[1])),
             _pairs(test[0], list(test[1])))
