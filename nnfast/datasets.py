@@ -1,9 +1,10 @@
 """Data sets: the MNIST idx reader and downloader, the book's MNIST layout, the small subset bundled
 with nnfast, and features and labels from generic files (``.npz``, ``.csv``, ``.npy``).
 
-Nothing here unpickles anything. `load_mnist` reads the four standard idx files from a directory;
-when they are absent from the default cache directory, `download_mnist` fetches them (urllib only,
-sha256-checked, all or nothing). `load_bundled_mnist` reads the compressed NumPy archive shipped
+`load_mnist` reads the four standard idx files from a directory, or the book's ``mnist.pkl.gz``
+when only that is there (through an unpickler that can build NumPy arrays and nothing else: see
+`nnfast._bookpickle`); when they are absent from the default cache directory, `download_mnist`
+fetches the idx files (urllib only, sha256-checked, all or nothing). `load_bundled_mnist` reads the compressed NumPy archive shipped
 inside the package. `load_data` / `load_features` read generic files; `train_validation_split`
 holds out a shuffled fraction of the rows.
 """
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._bookpickle import read_book_pickle
 from ._download import DownloadError, check_mirrors, fetch_all
 from ._files import load_data, load_features, train_validation_split
 
-__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "MNIST_SHA256", "DownloadError", "default_data_dir",
+__all__ = ["BOOK_PICKLE", "MNIST_FILES", "MNIST_MIRRORS", "MNIST_SHA256", "DownloadError", "default_data_dir",
            "mnist_mirrors", "read_idx", "download_mnist", "load_mnist", "load_bundled_mnist",
            "load_data", "load_features", "train_validation_split"]
 
@@ -30,6 +32,9 @@ MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+
+#: The book's pickle of the (train, validation, test) split, read when the idx files are absent.
+BOOK_PICKLE = "mnist.pkl.gz"
 
 #: Where `download_mnist` looks for the files, in this order (each URL + file name). Override it with
 #: the environment variable ``NNFAST_MNIST_MIRRORS`` (URLs separated by commas or spaces) or the
@@ -197,13 +202,15 @@ def load_mnist(path=None, dtype="float32", download=None, mirrors=None):
     path : str or os.PathLike, optional
         Directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
         ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (each may also be present
-        uncompressed, without ``.gz``). Default: ``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``.
+        uncompressed, without ``.gz``); or, when those are not all there, the book's
+        ``mnist.pkl.gz`` (read without unpickling anything but NumPy arrays). Default:
+        ``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``.
     dtype : str or numpy.dtype
         Floating-point type of the pixel arrays.
     download : bool or None
-        Fetch the missing files with `download_mnist` first. None (default): only when `path` is
-        None, that is into the default cache directory; a directory given explicitly is read as
-        it is unless ``download=True``.
+        Fetch the missing idx files with `download_mnist` first. None (default): only when `path`
+        is None, that is into the default cache directory, and it holds no ``mnist.pkl.gz``; a
+        directory given explicitly is read as it is unless ``download=True``.
     mirrors : list of str, optional
         Passed to `download_mnist` (default: `mnist_mirrors()`).
 
@@ -226,19 +233,24 @@ def load_mnist(path=None, dtype="float32", download=None, mirrors=None):
     """
     _scale(np.zeros(0, np.uint8), dtype)  # refuse a bad dtype before any download
     directory = Path(path).expanduser() if path is not None else default_data_dir()
-    if download is None:
-        download = path is None
+    if download is None:  # the default cache directory only, and not when the book's pickle is there
+        download = path is None and _find(directory, BOOK_PICKLE) is None
     if download:
         download_mnist(directory, mirrors=mirrors)
     found = {key: _find(directory, name) for key, name in MNIST_FILES.items()}
     missing = [MNIST_FILES[key] for key, file in found.items() if file is None]
+    book_pickle = _find(directory, BOOK_PICKLE) if missing else None
+    if book_pickle is not None:
+        _scale(np.zeros(0, np.uint8), dtype)
+        return tuple((X.astype(dtype, copy=False), y) for X, y in read_book_pickle(book_pickle))
     if missing:
         if not directory.is_dir():
             problem = f"MNIST directory {str(directory)!r} does not exist"
         else:
             problem = f"MNIST directory {str(directory)!r} lacks {', '.join(missing)}"
         problem += (f"; it must hold the four idx files {', '.join(MNIST_FILES.values())}, gzipped or "
-                    f"not (nnfast.datasets.download_mnist(path) fetches them)")
+                    f"not, or the book's {BOOK_PICKLE} (nnfast.datasets.download_mnist(path) "
+                    f"fetches the idx files)")
         if path is None:
             where = ("$NNFAST_DATA" if os.environ.get("NNFAST_DATA")
                      else "the default (NNFAST_DATA is not set)")
