@@ -73,3 +73,64 @@ cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
             gemm(ta, tb, m, hi - lo, k, alpha, A, lda,
                  B + (lo if tb == NoTrans else <Py_ssize_t>lo * ldb), ldb,
                  beta, C + lo, ldc)
+
+
+# Our own GEMM kernels (src_cython/_gemm_impl.h, compiled per instruction set in _simd.h) for the
+# shapes between BLAS's two good regimes. OpenBLAS multiplies up to about m*n*k = 1e6 with
+# unpacked small-matrix kernels, and packs both operands above that: for a batch of 10 against a
+# 300 x 784 weight matrix the packing costs more than the arithmetic, and ours (no packing, register
+# blocks, cache-sized chunks of k) were 10-25% faster per epoch (BENCHMARKS.md). Above
+# SPLIT_BLOCK_FLOPS of work gemm_split shares BLAS calls among threads, so BLAS keeps those.
+cdef extern from "_simd.h" nogil:
+    int nnf_isa()
+    void nnf_gemm_nt_d(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
+                       Py_ssize_t lda, const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc)
+    void nnf_gemm_nt_s(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
+                       Py_ssize_t lda, const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc)
+    void nnf_gemm_xn_d(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha,
+                       const double* A, Py_ssize_t ars, Py_ssize_t aps, const double* B,
+                       Py_ssize_t ldb, double beta, double* C, Py_ssize_t ldc)
+    void nnf_gemm_xn_s(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                       const float* A, Py_ssize_t ars, Py_ssize_t aps, const float* B,
+                       Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+
+ctypedef struct GemmChoice:
+    double own_above   # m*n*k above which our kernels run (BLAS's small-matrix range below) ...
+    double own_up_to   # ... up to this (gemm_split's single-call range); own_up_to <= own_above: never
+    int isa            # the instance of ours (-1: the best this CPU runs)
+
+
+cdef inline bint own_gemm(const GemmChoice* choice, double m, double n, double k) noexcept nogil:
+    cdef double work = m * n * k
+    return choice.own_above < work <= choice.own_up_to
+
+
+cdef inline void matmul_nt(int m, int n, int k, const floating* A, int lda, const floating* B,
+                           int ldb, floating* C, int ldc, const GemmChoice* choice,
+                           int n_threads) noexcept nogil:
+    """C (m x n) = A (m x k) B^T (B: n x k): our kernel or gemm_split, as `choice` says."""
+    if own_gemm(choice, m, n, k):
+        if floating is float:
+            nnf_gemm_nt_s(choice.isa, m, n, k, A, lda, B, ldb, C, ldc)
+        else:
+            nnf_gemm_nt_d(choice.isa, m, n, k, A, lda, B, ldb, C, ldc)
+    else:
+        gemm_split(NoTrans, Trans, m, n, k, <floating>1, A, lda, B, ldb, <floating>0, C, ldc,
+                   n_threads)
+
+
+cdef inline void matmul_xn(bint a_trans, int m, int n, int k, floating alpha, const floating* A,
+                           int lda, const floating* B, int ldb, floating beta, floating* C, int ldc,
+                           const GemmChoice* choice, int n_threads) noexcept nogil:
+    """C (m x n) = beta C + alpha op(A) B, op(A) = A (m x k), or A^T when a_trans (A: k x m);
+    B (k x n). beta == 0 never reads C. Our kernel or gemm_split, as `choice` says."""
+    cdef Py_ssize_t ars = 1 if a_trans else lda
+    cdef Py_ssize_t aps = lda if a_trans else 1
+    if own_gemm(choice, m, n, k):
+        if floating is float:
+            nnf_gemm_xn_s(choice.isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc)
+        else:
+            nnf_gemm_xn_d(choice.isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc)
+    else:
+        gemm_split(Trans if a_trans else NoTrans, NoTrans, m, n, k, alpha, A, lda, B, ldb, beta,
+                   C, ldc, n_threads)

@@ -8,6 +8,9 @@
  *
  *   nnf_sigmoid_bias_{d,s}(isa, Z, bias, m, n):  Z (m x n, row-major) <- sigmoid(Z + bias)
  *   nnf_exp_nonpos_{d,s}(isa, x, out, n):         out <- e^x for x <= 0 (the twin for tests)
+ *   nnf_gemm_nt_{d,s}(isa, m, n, k, A, lda, B, ldb, C, ldc):       C = A B^T
+ *   nnf_gemm_xn_{d,s}(isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc):
+ *       C = beta C + alpha A' B, A'[i, p] = A[i*ars + p*aps]  (see _gemm_impl.h)
  * isa < 0 means nnf_isa(); a larger isa than the CPU runs is lowered to what it runs.
  */
 #ifndef NNF_SIMD_H
@@ -41,21 +44,48 @@ typedef ptrdiff_t nnf_idx;
 #pragma GCC optimize("no-trapping-math")
 #endif
 
+#if defined(__clang__)
+#define NNF_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define NNF_UNROLL _Pragma("GCC unroll 8")
+#else
+#define NNF_UNROLL
+#endif
+
+/* Each instance: the vector width in bytes, and the GEMM kernels' register blocks (rows x
+ * columns of accumulators: 16 vector registers below AVX-512, 32 with it). */
+
 /* the default target */
+#define NNF_VB 16
+#define NNF_NT_MR 2
+#define NNF_NT_NR 4
+#define NNF_XN_MR 3
+#define NNF_XN_NV 4
 #define NNF_T double
 #define NNF_UT uint64_t
+#define NNF_IT long long
 #define NNF_NAME(x) NNF_CAT(x, _d_base)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
 #define NNF_T float
 #define NNF_UT uint32_t
+#define NNF_IT int
 #define NNF_NAME(x) NNF_CAT(x, _s_base)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
+#undef NNF_VB
+#undef NNF_NT_MR
+#undef NNF_NT_NR
+#undef NNF_XN_MR
+#undef NNF_XN_NV
 
 #if NNF_X86
 #if defined(__clang__)
@@ -64,20 +94,36 @@ typedef ptrdiff_t nnf_idx;
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
+#define NNF_VB 32
+#define NNF_NT_MR 2
+#define NNF_NT_NR 4
+#define NNF_XN_MR 3
+#define NNF_XN_NV 4
 #define NNF_T double
 #define NNF_UT uint64_t
+#define NNF_IT long long
 #define NNF_NAME(x) NNF_CAT(x, _d_avx2)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
 #define NNF_T float
 #define NNF_UT uint32_t
+#define NNF_IT int
 #define NNF_NAME(x) NNF_CAT(x, _s_avx2)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
+#undef NNF_VB
+#undef NNF_NT_MR
+#undef NNF_NT_NR
+#undef NNF_XN_MR
+#undef NNF_XN_NV
 #if defined(__clang__)
 #pragma clang attribute pop
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
@@ -86,20 +132,36 @@ typedef ptrdiff_t nnf_idx;
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #endif
+#define NNF_VB 64
+#define NNF_NT_MR 5
+#define NNF_NT_NR 4
+#define NNF_XN_MR 6
+#define NNF_XN_NV 4
 #define NNF_T double
 #define NNF_UT uint64_t
+#define NNF_IT long long
 #define NNF_NAME(x) NNF_CAT(x, _d_avx512)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
 #define NNF_T float
 #define NNF_UT uint32_t
+#define NNF_IT int
 #define NNF_NAME(x) NNF_CAT(x, _s_avx512)
 #include "_simd_impl.h"
+#include "_gemm_impl.h"
 #undef NNF_T
 #undef NNF_UT
+#undef NNF_IT
 #undef NNF_NAME
+#undef NNF_VB
+#undef NNF_NT_MR
+#undef NNF_NT_NR
+#undef NNF_XN_MR
+#undef NNF_XN_NV
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -175,6 +237,30 @@ static inline void nnf_exp_nonpos_d(int isa, const double* x, double* out, nnf_i
 
 static inline void nnf_exp_nonpos_s(int isa, const float* x, float* out, nnf_idx n) {
     NNF_DISPATCH(isa, nnf_exp_nonpos_array, _s, (x, out, n));
+}
+
+static inline void nnf_gemm_nt_d(int isa, nnf_idx m, nnf_idx n, nnf_idx k, const double* A,
+                                 nnf_idx lda, const double* B, nnf_idx ldb, double* C,
+                                 nnf_idx ldc) {
+    NNF_DISPATCH(isa, nnf_gemm_nt, _d, (m, n, k, A, lda, NULL, B, ldb, C, ldc));
+}
+
+static inline void nnf_gemm_nt_s(int isa, nnf_idx m, nnf_idx n, nnf_idx k, const float* A,
+                                 nnf_idx lda, const float* B, nnf_idx ldb, float* C,
+                                 nnf_idx ldc) {
+    NNF_DISPATCH(isa, nnf_gemm_nt, _s, (m, n, k, A, lda, NULL, B, ldb, C, ldc));
+}
+
+static inline void nnf_gemm_xn_d(int isa, nnf_idx m, nnf_idx n, nnf_idx k, double alpha,
+                                 const double* A, nnf_idx ars, nnf_idx aps, const double* B,
+                                 nnf_idx ldb, double beta, double* C, nnf_idx ldc) {
+    NNF_DISPATCH(isa, nnf_gemm_xn, _d, (m, n, k, alpha, A, ars, aps, B, ldb, NULL, beta, C, ldc));
+}
+
+static inline void nnf_gemm_xn_s(int isa, nnf_idx m, nnf_idx n, nnf_idx k, float alpha,
+                                 const float* A, nnf_idx ars, nnf_idx aps, const float* B,
+                                 nnf_idx ldb, float beta, float* C, nnf_idx ldc) {
+    NNF_DISPATCH(isa, nnf_gemm_xn, _s, (m, n, k, alpha, A, ars, aps, B, ldb, NULL, beta, C, ldc));
 }
 
 #endif /* NNF_SIMD_H */

@@ -19,7 +19,7 @@ from libc.math cimport pow
 from libc.string cimport memcpy
 from cython.parallel cimport prange
 
-from _blas cimport gemm_split, NoTrans, Trans
+from _blas cimport gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
 from _elementwise cimport (
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
@@ -37,6 +37,37 @@ REGULARIZATION_CODES = {"l2": REG_L2, "l1": REG_L1}
 OPTIMIZER_CODES = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV,
                    "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+# Which training GEMMs run on our kernels (_blas.pxd: own_gemm): m*n*k in (OWN_GEMM_ABOVE,
+# OWN_GEMM_UP_TO], from AVX2 up (the SSE2 instance is slower than BLAS). gemm_config() changes it.
+OWN_GEMM_ABOVE = 1.0e6      # OpenBLAS's small-matrix kernels handle up to this well
+OWN_GEMM_UP_TO = 8.0e6      # 2 * m*n*k = 16 MFLOP: gemm_split's single-call range ends here
+cdef GemmChoice _gemm_choice
+_gemm_choice.own_above = OWN_GEMM_ABOVE
+_gemm_choice.own_up_to = OWN_GEMM_UP_TO if nnf_isa() >= 1 else 0.0
+_gemm_choice.isa = -1
+
+
+def gemm_config(own_above=None, own_up_to=None, isa=None):
+    """The GEMM choice of the training loop, (own_above, own_up_to, isa): GEMMs with m*n*k in
+    (own_above, own_up_to] run on our kernels (src_cython/_gemm_impl.h), the others on BLAS
+    (gemm_split); isa -1 picks the best instance this CPU runs (0 SSE2, 1 AVX2, 2 AVX-512, lowered
+    to what it runs). Arguments given are set first. For tests and measurements: results differ
+    only by rounding (another summation order), and never with the thread count."""
+    if own_above is not None:
+        if not own_above >= 0:
+            raise ValueError("own_above must be >= 0")
+        _gemm_choice.own_above = own_above
+    if own_up_to is not None:
+        if not own_up_to >= 0:
+            raise ValueError("own_up_to must be >= 0")
+        _gemm_choice.own_up_to = own_up_to
+    if isa is not None:
+        if isa not in (-1, 0, 1, 2):
+            raise ValueError("isa must be -1, 0, 1 or 2")
+        _gemm_choice.isa = isa
+    return _gemm_choice.own_above, _gemm_choice.own_up_to, _gemm_choice.isa
+
 
 cdef enum:
     STEP_BLOCK = 16384  # parameters per parallel block of an optimizer step
@@ -208,7 +239,7 @@ cdef void _fill_targets(floating* T, const floating[:, ::1] targets, const Py_ss
 cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, floating* P,
                  floating* G, floating* running, const floating* A0, const floating* T,
                  Py_ssize_t m, floating* buf, floating* scratch, double eta, double lmbda_over_n,
-                 int regularization, int n_threads) noexcept nogil:
+                 int regularization, const GemmChoice* gemms, int n_threads) noexcept nogil:
     """Forward and backward pass of m examples (A0 their inputs, T their targets).
 
     G == NULL: take the SGD step on P (the book's network2, with the regularisation's weight step):
@@ -236,13 +267,13 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
         k = net.pieces[l]
         rows = <int>(sizes[l + 1] * k)
         if k > 1:
-            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
-                       P + net.w_off[l], fan_in, <floating>0, buf + ws.zp_off[l + 1], rows, n_threads)
+            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
+                      buf + ws.zp_off[l + 1], rows, gemms, n_threads)
             maxout_forward(buf + ws.a_off[l + 1], buf + ws.zp_off[l + 1], P + net.b_off[l], m,
                            sizes[l + 1], k)
         elif net.bn[l]:
-            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
-                       P + net.w_off[l], fan_in, <floating>0, buf + ws.a_off[l + 1], rows, n_threads)
+            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
+                      buf + ws.a_off[l + 1], rows, gemms, n_threads)
             stats = buf + ws.st_off[l + 1]
             batchnorm_train(buf + ws.a_off[l + 1], P + net.b_off[l], P + net.g_off[l], m, rows,
                             buf + ws.zh_off[l + 1], stats, stats + rows,
@@ -251,8 +282,8 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
             bias_activation(buf + ws.a_off[l + 1], P + net.g_off[l] + rows, m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         else:
-            gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in,
-                       P + net.w_off[l], fan_in, <floating>0, buf + ws.a_off[l + 1], rows, n_threads)
+            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
+                      buf + ws.a_off[l + 1], rows, gemms, n_threads)
             bias_activation(buf + ws.a_off[l + 1], P + net.b_off[l], m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         if l + 1 < L:
@@ -271,8 +302,8 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
         Dl = buf + (ws.dp_off[l + 1] if k > 1 else ws.d_off[l + 1])
         inp = A0 if l == 0 else buf + ws.in_off[l]
         if l > 0:
-            gemm_split(NoTrans, NoTrans, <int>m, fan_in, rows, <floating>1, Dl, rows,
-                       P + net.w_off[l], fan_in, <floating>0, buf + ws.d_off[l], fan_in, n_threads)
+            matmul_xn(False, <int>m, fan_in, rows, <floating>1, Dl, rows, P + net.w_off[l], fan_in,
+                      <floating>0, buf + ws.d_off[l], fan_in, gemms, n_threads)
             if net.pieces[l - 1] == 1:
                 multiply_derivative(buf + ws.d_off[l], buf + ws.a_off[l], m, fan_in,
                                     net.acts[l - 1], <floating>net.act_params[l - 1], n_threads)
@@ -301,8 +332,8 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
                     G[net.b_off[l] + i] = 0
             else:
                 column_sums(Dl, m, rows, G + net.b_off[l])
-            gemm_split(Trans, NoTrans, rows, fan_in, <int>m, <floating>1, Dl, rows,
-                       inp, fan_in, <floating>0, G + net.w_off[l], fan_in, n_threads)
+            matmul_xn(True, rows, fan_in, <int>m, <floating>1, Dl, rows, inp, fan_in,
+                      <floating>0, G + net.w_off[l], fan_in, gemms, n_threads)
             continue
         if not net.bn[l]:
             bias_update(P + net.b_off[l], Dl, m, rows, step, scratch)
@@ -311,8 +342,8 @@ cdef void _batch(const Layout* net, const Dropout* drop, const Workspace* ws, fl
             beta = 1
         else:
             beta = <floating>(1.0 - eta * lmbda_over_n)
-        gemm_split(Trans, NoTrans, rows, fan_in, <int>m, -step, Dl, rows,
-                   inp, fan_in, beta, P + net.w_off[l], fan_in, n_threads)
+        matmul_xn(True, rows, fan_in, <int>m, -step, Dl, rows, inp, fan_in, beta,
+                  P + net.w_off[l], fan_in, gemms, n_threads)
 
 
 cdef class _BatchBuffers:
@@ -455,6 +486,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     cdef floating* scratch = buf + buffers.scratch_off
     cdef const floating* x0 = &X[0, 0]
     cdef const floating* A0
+    cdef GemmChoice gemms = _gemm_choice
     cdef bint consecutive
     cdef bint in_place = (<size_t>x0) % 64 == 0 and (n_in * sizeof(floating)) % 64 == 0
     cdef double lmbda_over_n = lmbda / <double>n_train
@@ -481,7 +513,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
             if any_dropout:
                 drop.keep = &keep[start, 0]
             _batch(&net, &drop, &ws, &params[0], G, R, A0, T, m, buf, scratch, eta, lmbda_over_n,
-                   regularization, n_threads)
+                   regularization, &gemms, n_threads)
             step += 1
             if G != NULL:
                 _optimizer_update(&net, &params[0], G, S1, S2, optimizer, &hyper[0], eta, m,
@@ -524,11 +556,12 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     cdef floating* buf = &work[0]
     cdef floating* T = buf + buffers.targets_off
     cdef floating* scratch = buf + buffers.scratch_off
+    cdef GemmChoice gemms = _gemm_choice
     with nogil:
         _fill_targets(T, targets, labels, &rows[0], n, sizes[L])
         # P is only read when G is given
         _batch(&net, &drop, &ws, <floating*>&params[0], &grad[0], NULL, &X[0, 0], T, n, buf,
-               scratch, 0.0, 0.0, REG_L2, n_threads)
+               scratch, 0.0, 0.0, REG_L2, &gemms, n_threads)
 
 
 cdef void _forward_chunk_batch_stats(const Layout* net, const floating* P, const floating* X,
