@@ -220,6 +220,7 @@ def machine_info(include_torch=True, include_sklearn=True):
         "openmp": config.get("openmp"),
         "openmp_threads": config.get("openmp_threads"),
         "compiled_extension": config.get("compiled_extension"),
+        "vector_kernels": config.get("simd"),
         "nnfast_path": os.path.dirname(os.path.abspath(__file__)),
         "nnfast_git": _git_revision(),
         "versions": {
@@ -233,7 +234,8 @@ def machine_info(include_torch=True, include_sklearn=True):
             "matplotlib": _version("matplotlib"),
         },
         "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                    "MKL_NUM_THREADS", "OMP_PROC_BIND")
+                                                    "MKL_NUM_THREADS", "OMP_PROC_BIND",
+                                                    "NNFAST_ISA")
                         if k in os.environ},
     }
     if include_torch:
@@ -261,7 +263,8 @@ def format_machine(info):
              f"platform : {info['platform']}",
              f"OpenMP   : {'yes' if info.get('openmp') else 'no'} "
              f"({info.get('openmp_threads')} threads by default); compiled extension: "
-             f"{'yes' if info.get('compiled_extension') else 'NO'}"]
+             f"{'yes' if info.get('compiled_extension') else 'NO'}; vector kernels: "
+             f"{info.get('vector_kernels')}"]
     for lib in info.get("blas", []):
         if lib.get("error"):
             lines.append(f"BLAS     : unknown ({lib['error']})")
