@@ -7,6 +7,7 @@ compare an instance with itself; the baseline (SSE2) instance runs everywhere.
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,13 +92,19 @@ def test_simd_kernels_refuse_bad_arguments():
         K.simd_exp_nonpos(np.zeros(3), np.zeros(2), "avx2")
 
 
-def _run(code, **env):
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, **env}, timeout=120, check=True)
+def _run(code, cwd, **env):
+    # the nnfast this test imported (installed, or the source tree with in-place modules), run
+    # from another directory so that a source tree without compiled modules cannot shadow it
+    import nnfast
+    home = str(Path(nnfast.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+                            env={**os.environ, "PYTHONPATH": path, **env}, timeout=120)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
-def test_nnfast_isa_caps_the_instruction_set_and_training_agrees():
+def test_nnfast_isa_caps_the_instruction_set_and_training_agrees(tmp_path):
     code = ("import numpy as np, nnfast\n"
             "from nnfast import _kernels\n"
             "rng = np.random.default_rng(0)\n"
@@ -105,8 +112,8 @@ def test_nnfast_isa_caps_the_instruction_set_and_training_agrees():
             "net = nnfast.Network([20, 12, 4], seed=1)\n"
             "net.fit(X, y, epochs=3, batch_size=10, eta=0.5, lmbda=1.0, monitor=False)\n"
             "print(_kernels.simd_isa()); print(repr(net.params.tolist()))\n")
-    capped = _run(code, NNFAST_ISA="baseline").splitlines()
-    default = _run(code).splitlines()
+    capped = _run(code, tmp_path, NNFAST_ISA="baseline").splitlines()
+    default = _run(code, tmp_path).splitlines()
     assert capped[0] == "baseline"
     assert default[0] in ISAS
     # libm's exp on the baseline, ours from AVX2 up: the same training within rounding
