@@ -1,0 +1,407 @@
+"""`nnfast bench`'s targets, tables, JSON and plot, computed from a report dict."""
+
+import json
+import math
+
+import numpy as np
+
+from ._bench_config import (BIG_BATCH, BIG_NET, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_INPUTS,
+                            PROFILES, SCHEMA, SMALL_BATCHES, SWEEP_BATCHES, SWEEP_BATCH_NET,
+                            SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG, _resolve_options)
+from ._bench_machine import format_machine
+
+
+# ------------------------------------------------------------------------------------ targets
+def _find(report, kind, sizes, batch_size, dtype, threads, impl, group=None):
+    for r in report["results"]:
+        if (r["kind"] == kind and tuple(r["sizes"]) == tuple(sizes) and r["batch_size"] == batch_size
+                and r["dtype"] == dtype and r["threads"] == threads and r["impl"] == impl
+                and (group is None or r["group"] == group)):
+            return r
+    return None
+
+
+def _best(record):
+    return record["best"] if record and record["status"] == "ok" and record["best"] else None
+
+
+def _target(name, measured, required, ok, note=""):
+    if measured is None:
+        return {"target": name, "measured": None, "required": required, "result": "n/a",
+                "note": note}
+    return {"target": name, "measured": measured, "required": required,
+            "result": "PASS" if ok else "FAIL", "note": note}
+
+
+def _why_missing(*records):
+    for r in records:
+        if r is None:
+            return "not measured"
+        if r["status"] != "ok":
+            return f"{r['label']}: {r['status']}"
+    return ""
+
+
+def _net(sizes):
+    return "[" + ", ".join(str(s) for s in sizes) + "]"
+
+
+def evaluate_targets(report):
+    """The issue's targets, each {"target", "measured", "required", "result" (PASS/FAIL/n/a)}."""
+    targets = []
+    sizes, batch, dtype = TARGET_CONFIG
+    compiled = _find(report, "train", sizes, batch, dtype, 1, "compiled", "main")
+    where = f"{_net(sizes)} b{batch} {dtype} 1 thr"
+    for impl, factor in (("reference", 4.0), ("per_example", 20.0), ("torch_nn", 5.0)):
+        other = _find(report, "train", sizes, batch, dtype, 1, impl, "main")
+        c, o = _best(compiled), _best(other)
+        ratio = o / c if c and o else None
+        targets.append(_target(f"{where}: compiled vs {IMPLEMENTATIONS[impl]}", ratio,
+                               f">= {factor:g}x", ratio is not None and ratio >= factor,
+                               _why_missing(compiled, other)))
+    for batch_size in SMALL_BATCHES:
+        for dt in DTYPES:
+            r = _find(report, "train", (784, 100, 10), batch_size, dt, 1, "compiled", "main")
+            value = r.get("x_bound") if r and _best(r) else None
+            targets.append(_target(f"[784, 100, 10] b{batch_size} {dt} 1 thr: compiled / FLOP bound",
+                                   value, "<= 2.0x", value is not None and value <= 2.0,
+                                   _why_missing(r)))
+    r64 = _find(report, "train", (784, 100, 10), 100, "float64", 1, "compiled", "main")
+    r32 = _find(report, "train", (784, 100, 10), 100, "float32", 1, "compiled", "main")
+    ratio = _best(r64) / _best(r32) if _best(r64) and _best(r32) else None
+    targets.append(_target("[784, 100, 10] b100 1 thr: float32 vs float64 (compiled)", ratio,
+                           ">= 1.7x", ratio is not None and ratio >= 1.7, _why_missing(r64, r32)))
+    # threads: every compiled configuration at 1 and 2 threads
+    for r in report["results"]:
+        if r["impl"] != "compiled" or r["threads"] != 2 or r["group"] == "scaling":
+            continue
+        one = _find(report, r["kind"], r["sizes"], r["batch_size"], r["dtype"], 1, "compiled",
+                    r["group"])
+        slower = _best(r) / _best(one) if _best(r) and _best(one) else None
+        what = (f"train {_net(r['sizes'])} b{r['batch_size']}" if r["kind"] == "train"
+                else f"infer {_net(r['sizes'])}")
+        targets.append(_target(f"{what} {r['dtype']}: 2 thr time / 1 thr time", slower, "<= 1.05",
+                               slower is not None and slower <= 1.05, _why_missing(r, one)))
+    for dt in DTYPES:
+        one = _find(report, "train", BIG_NET, BIG_BATCH, dt, 1, "compiled", "big")
+        two = _find(report, "train", BIG_NET, BIG_BATCH, dt, 2, "compiled", "big")
+        speedup = _best(one) / _best(two) if _best(one) and _best(two) else None
+        if one is None and two is None and dt != "float64":
+            continue
+        targets.append(_target(f"{_net(BIG_NET)} b{BIG_BATCH} {dt}: 2-thread speed-up", speedup,
+                               ">= 1.5x", speedup is not None and speedup >= 1.5,
+                               _why_missing(one, two)))
+    for r in report["results"]:
+        if r["kind"] == "infer" and r["impl"] == "compiled":
+            ref = _find(report, "infer", r["sizes"], None, r["dtype"], r["threads"], "reference")
+            ratio = _best(ref) / _best(r) if _best(ref) and _best(r) else None
+            targets.append(_target(f"infer {_net(r['sizes'])} {r['dtype']} {r['threads']} thr, "
+                                   f"{r['rows']:,} rows: reference / compiled", ratio, ">= 1.0x",
+                                   ratio is not None and ratio >= 1.0, _why_missing(r, ref)))
+    for m in report.get("memory") or []:
+        expected = "one float32 copy" if m["expected_copy_bytes"] else "no copy"
+        limit = (m["expected_copy_bytes"] + m["allowance_bytes"]) / m["x_bytes"]
+        targets.append(_target(
+            f"fit memory, {m['x_dtype']} X on a float32 net ({expected} expected): peak extra / X",
+            m["peak_over_x"], f"<= {limit:.3f}", m["pass"],
+            f"{m['peak_extra_bytes'] / 2**20:.1f} MiB peak extra"))
+    scaling = report.get("scaling")
+    if scaling:
+        for axis, unit in (("rows", "time per row"), ("width", "time per row*width")):
+            growth = scaling.get(f"{axis}_growth")
+            targets.append(_target(f"linear in {axis}: {unit}, largest size / smallest", growth,
+                                   "<= 1.25", growth is not None and growth <= 1.25,
+                                   f"spread {scaling.get(f'{axis}_spread', float('nan')):.2f}"))
+    return targets
+
+
+# ------------------------------------------------------------------------------------ formatting
+def _seconds(value):
+    if value is None:
+        return ""
+    if value >= 100:
+        return f"{value:.1f}"
+    if value >= 10:
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def _ratio(value):
+    return "" if value is None else f"{value:.2f}x"
+
+
+def _markdown(header, rows, align):
+    """A Markdown table with padded columns (readable as plain text too)."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).rjust(w) if a == "r" else str(c).ljust(w)
+                                 for c, w, a in zip(cells, widths, align)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2))
+                          for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(header), rule] + [line(r) for r in rows])
+
+
+def _configuration(r):
+    if r["kind"] == "train":
+        return f"train {_net(r['sizes'])} b{r['batch_size']}, {r['rows']:,} rows"
+    return f"infer {_net(r['sizes'])}, {r['rows']:,} rows"
+
+
+def format_table(report):
+    """The results table: one row per (configuration, threads, implementation), then the FLOP
+    bound. seconds: per epoch (train) or per pass (infer); x bound: seconds / FLOP bound;
+    compiled speed-up: this implementation's time / nnfast compiled's (same threads);
+    2 thr vs 1: this implementation's time at 1 thread / at 2."""
+    header = ["configuration", "dtype", "thr", "implementation", "seconds", "examples/s",
+              "GFLOP/s", "x bound", "compiled speed-up", "2 thr vs 1"]
+    rows = []
+    for r in report["results"]:
+        if r["group"] == "scaling":
+            continue
+        if r["status"] != "ok" or r["best"] is None:
+            rows.append([_configuration(r), r["dtype"], r["threads"], r["label"],
+                         r["status"], "", "", "", "", ""])
+            continue
+        rows.append([_configuration(r), r["dtype"], r["threads"], r["label"], _seconds(r["best"]),
+                     f"{r['examples_per_s']:,.0f}", f"{r['gflops']:.1f}",
+                     _ratio(r.get("x_bound")) if r["impl"] != "bound" else "",
+                     _ratio(r.get("compiled_speedup")), _ratio(r.get("thread_speedup"))])
+    return _markdown(header, rows, ["l", "l", "r", "l", "r", "r", "r", "r", "r", "r"])
+
+
+def format_probe(report):
+    rows = [[p["dtype"], p["threads"], f"{p['size']}^3", f"{p['gflops']:.1f}", _seconds(p["best"]),
+             f"{p['flops'] / max(p['seconds']) / 1e9:.1f}", len(p["seconds"])]
+            for p in report["gemm_probe"]]
+    return _markdown(["dtype", "threads", "GEMM", "GFLOP/s (best)", "best seconds",
+                      "GFLOP/s (worst)", "calls"], rows, ["l", "r", "r", "r", "r", "r", "r"])
+
+
+def format_memory(report):
+    rows = []
+    mib = 2 ** 20
+    for m in report.get("memory") or []:
+        rss = "" if m["rss_peak_extra_bytes"] is None else f"{m['rss_peak_extra_bytes'] / mib:.1f}"
+        rows.append([f"fit {_net(m['sizes'])} b{m['batch_size']}, {m['epochs']} epochs",
+                     f"{m['x_dtype']} X -> {m['net_dtype']} net", f"{m['rows']:,}",
+                     f"{m['x_bytes'] / mib:.1f}", f"{m['expected_copy_bytes'] / mib:.1f}",
+                     f"{m['allowance_bytes'] / mib:.1f}", f"{m['peak_extra_bytes'] / mib:.1f}",
+                     f"{m['peak_over_x']:.3f}", rss, "PASS" if m["pass"] else "FAIL"])
+    return _markdown(["memory", "inputs", "rows", "X MiB", "expected copy MiB", "allowance MiB",
+                      "peak extra MiB", "peak / X", "RSS peak growth MiB", "result"], rows,
+                     ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l"])
+
+
+def format_scaling(report):
+    s = report.get("scaling")
+    if not s:
+        return ""
+    rows = []
+    for axis in ("rows", "width"):
+        for p in s[axis]:
+            if p.get("seconds") is None:
+                rows.append([axis, f"[784, {p['width']}, 10]", f"{p['rows']:,}", p["status"], "",
+                             "", ""])
+                continue
+            rows.append([axis, f"[784, {p['width']}, 10]", f"{p['rows']:,}", _seconds(p["seconds"]),
+                         f"{p['per_row'] * 1e6:.3f}", f"{p['per_row_width'] * 1e9:.3f}",
+                         f"{p['per_gflop']:.4f}"])
+    table = _markdown(["scaling", "network", "rows", "seconds", "us / row", "ns / (row*width)",
+                       "s / GFLOP"], rows, ["l", "l", "r", "r", "r", "r", "r"])
+    spread = (f"spread (max/min): time per row {s.get('rows_spread', float('nan')):.2f}, "
+              f"time per row*width {s.get('width_spread', float('nan')):.2f}  "
+              f"(compiled, float64, batch 10, {s['threads']} thread(s))")
+    return table + "\n\n" + spread
+
+
+def format_targets(report):
+    rows = []
+    for t in report["targets"]:
+        measured = "" if t["measured"] is None else f"{t['measured']:.2f}"
+        rows.append([t["target"], measured, t["required"], t["result"], t.get("note", "")])
+    counts = {k: sum(1 for t in report["targets"] if t["result"] == k) for k in ("PASS", "FAIL", "n/a")}
+    return (_markdown(["target", "measured", "required", "result", "note"], rows,
+                      ["l", "r", "l", "l", "l"])
+            + f"\n\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['n/a']} n/a")
+
+
+def reproduce_command(report):
+    """The `nnfast bench` command line that repeats this run's measurements."""
+    p = report["parameters"]
+    profile = report["profile"]
+    implied = _resolve_options(profile, p["rows"] if p["rows"] != PROFILES[profile]["rows"] else None,
+                               None, None, None, None, ())
+    parts = ["nnfast bench"] + (["--quick"] if profile == "quick" else [])
+    if p["rows"] != PROFILES[profile]["rows"]:
+        parts.append(f"--rows {p['rows']}")
+    for key in ("infer_rows", "big_rows", "gemm_size"):
+        if p[key] != implied[key]:
+            parts.append(f"--{key.replace('_', '-')} {p[key]}")
+    if p["repeats"] != implied["repeats"] and len(set(p["repeats"].values())) == 1:
+        parts.append(f"--repeats {next(iter(p['repeats'].values()))}")
+    if p["threads"] != [1, 2]:
+        parts.append("--threads " + ",".join(str(t) for t in p["threads"]))
+    if p["seed"]:
+        parts.append(f"--seed {p['seed']}")
+    extra = sorted(set(p["skip"]) - set(implied["skip"]))
+    if extra:
+        parts.append("--skip " + ",".join(extra))
+    return " ".join(parts)
+
+
+def format_report(report):
+    """Everything `nnfast bench` prints: machine, results table, GEMM probe, scaling, memory, and
+    the targets section (Markdown)."""
+    p = report["parameters"]
+    sections = [
+        "# nnfast bench" + (" (quick)" if report["profile"] == "quick" else ""),
+        "",
+        format_machine(report["machine"]),
+        "",
+        f"Reproduce: `{reproduce_command(report)}` ({report['created']}, "
+        f"{report.get('total_seconds', 0):.0f} s). Data: {p['rows']:,} synthetic MNIST-shaped rows per "
+        f"epoch ({p['big_rows']:,} for {_net(BIG_NET)}), {p['infer_rows']:,} for inference; sigmoid + "
+        f"cross-entropy, eta {p['eta']:g} ({p['eta_big']:g} for the big net), lmbda {p['lmbda']:g}, "
+        f"monitor=False. Best of up to {p['repeats']['compiled']} (compiled) / "
+        f"{p['repeats']['reference']} (reference) epochs, implementations and thread counts "
+        f"alternating (a timer stops after {p['budget_seconds']:g} s once it has 2 repeats).",
+        "",
+        "## Results",
+        "",
+        "seconds: per epoch (train) or per pass (infer), best of the repeats; x bound: seconds / FLOP "
+        "bound; compiled speed-up: this row's time / nnfast compiled's at the same threads; "
+        "2 thr vs 1: this implementation's 1-thread time / its 2-thread time.",
+        "",
+        format_table(report),
+        "",
+        "## GEMM probe (attainable GFLOP/s: scipy.linalg.blas, the BLAS nnfast calls; at the start "
+        "and the end of the run, the best is the bound's rate)",
+        "",
+        format_probe(report),
+    ]
+    if report.get("scaling"):
+        sections += ["", "## Scaling", "", format_scaling(report)]
+    if report.get("memory"):
+        sections += ["", "## Memory (tracemalloc peak during fit, beyond the inputs)", "",
+                     format_memory(report)]
+    sections += ["", "## Targets", "", format_targets(report)]
+    return "\n".join(sections)
+
+
+# ------------------------------------------------------------------------------------ JSON, plot
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(report, path):
+    data = _jsonable(dict(report, reproduce=reproduce_command(report),
+                          text=format_report(report)))
+    with open(path, "w") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+
+
+def read_json(path):
+    """A report written by write_json (to print or plot it again without measuring)."""
+    try:
+        with open(path) as handle:
+            report = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read a bench report from {path}: {exc}") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not an nnfast bench report (schema {SCHEMA})")
+    for key in ("reproduce", "text"):
+        report.pop(key, None)
+    return report
+
+
+def plot(report, path):
+    """Epoch time vs batch size ([784, 100, 10]) and vs hidden width ([784, h, 10], batch 10), per
+    implementation, float64, at the base thread count; log axes, with the FLOP bound dashed.
+    Raises ImportError with a clear message when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, NullFormatter,
+                                       NullLocator)
+    except ImportError as exc:
+        raise ImportError("--plot needs matplotlib (pip install matplotlib, or nnfast[plot]); "
+                          "the results were measured and the rest of the output is complete") from exc
+    p = report["parameters"]
+    threads, rows = p["base_threads"], p["rows"]
+    styles = {"compiled": ("#1f77b4", "o", "-"), "reference": ("#ff7f0e", "s", "-"),
+              "torch_nn": ("#2ca02c", "^", "-"), "bound": ("#555555", "", "--")}
+
+    def points(impl, configs):
+        xs, ys = [], []
+        for x, sizes, batch_size in configs:
+            found = [r for r in report["results"]
+                     if r["kind"] == "train" and tuple(r["sizes"]) == tuple(sizes)
+                     and r["batch_size"] == batch_size and r["dtype"] == "float64"
+                     and r["threads"] == threads and r["impl"] == impl and r["rows"] == rows
+                     and r["group"] in ("main", "sweep") and r["status"] == "ok" and r["best"]]
+            if found:
+                xs.append(x)
+                ys.append(found[0]["best"])
+        return xs, ys
+
+    panels = [
+        ("batch size", [(b, SWEEP_BATCH_NET, b) for b in SWEEP_BATCHES],
+         f"{_net(SWEEP_BATCH_NET)}: epoch time vs batch size"),
+        ("hidden width h", [(h, (N_INPUTS, h, N_CLASSES), SWEEP_WIDTH_BATCH) for h in SWEEP_WIDTHS],
+         f"[784, h, 10], batch {SWEEP_WIDTH_BATCH}: epoch time vs width"),
+    ]
+    # each implementation's values on its own side of the point, so close values stay legible
+    label_places = {"compiled": ((0, -9), "center", "top"), "reference": ((-5, 6), "right", "bottom"),
+                    "torch_nn": ((5, 6), "left", "bottom")}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), constrained_layout=True)
+    for ax, (xlabel, configs, title) in zip(axes, panels):
+        for impl, (color, marker, linestyle) in styles.items():
+            xs, ys = points(impl, configs)
+            if not xs:
+                continue
+            ax.plot(xs, ys, color=color, marker=marker, linestyle=linestyle, linewidth=2,
+                    markersize=7, label=IMPLEMENTATIONS[impl] + (" (GEMM probe)" if impl == "bound"
+                                                                else ""))
+            if impl != "bound":
+                offset, ha, va = label_places[impl]
+                for x, y in zip(xs, ys):
+                    ax.annotate(f"{y:.3g}", (x, y), textcoords="offset points", xytext=offset,
+                                ha=ha, va=va, fontsize=8, color=color)
+        ticks = [c[0] for c in configs]
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(ticks[0] / 1.35, ticks[-1] * 1.5)
+        low, high = ax.get_ylim()
+        ax.set_ylim(low / 1.4, high * 1.6)  # room for the labels and the legend
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"seconds per epoch ({rows:,} rows)")
+        ax.set_title(title, fontsize=11)
+        ax.grid(True, which="major", alpha=0.4)
+        ax.grid(True, which="minor", alpha=0.15)
+        ax.legend(fontsize=9)
+    machine = report["machine"]
+    fig.suptitle(f"nnfast bench: float64, {threads} thread{'s' if threads != 1 else ''}, sigmoid + "
+                 f"cross-entropy  |  {machine['cpu_model']}, {machine['logical_cpus']} CPUs",
+                 fontsize=11)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
