@@ -7,6 +7,7 @@ nnfast runs (threadpoolctl), so n_threads=1 really means one core.
 
 import contextlib
 import os
+import threading
 
 from ._validation import check_int
 
@@ -59,27 +60,73 @@ def _blas_controller():
 
 
 _blas_libraries = None
+_blas_lock = threading.Lock()
+_blas_requests = []      # the n of every blas_threads block open in the process, any thread
+_blas_saved = None       # [(library, count)] from before the first of them opened
+
+
+def _blas_set(library, n):
+    """Set one library's count from whichever thread we are in. threadpoolctl >= 3.8 lets only
+    one 'controlling' thread set OpenBLAS's (pthreads) count and silently ignores the others, which
+    would leave a fit in a second Python thread with BLAS unlimited; nnfast arbitrates under its
+    own lock instead, so it releases that control before and after each change."""
+    release = getattr(type(library), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    library.set_num_threads(n)
+    if release is not None:
+        release(force=True)
+
+
+def _blas_apply(n):
+    for library in _blas_libraries:
+        if library.num_threads != n:
+            _blas_set(library, n)
 
 
 @contextlib.contextmanager
 def blas_threads(n):
     """Limit the BLAS libraries loaded in this process to n threads for the duration, then put
     back what they had. Only libraries whose count differs are touched (a C call each), so the
-    common case costs about a microsecond instead of threadpoolctl's full `limit` (~20 us)."""
-    global _blas_libraries
-    if _blas_libraries is None:
-        _blas_libraries = list(_blas_controller().select(user_api="blas").lib_controllers)
-    changed = []
+    common case costs a few microseconds instead of threadpoolctl's full `limit` (~20 us).
+
+    BLAS thread counts are process-wide, so blocks opened by several Python threads at once are
+    counted under a lock: while any block is open the limit is the smallest n asked for (the
+    compiled backend's 1 wins, which keeps its results independent of the thread count), and
+    the counts from before the first block come back when the last one closes."""
+    global _blas_libraries, _blas_saved
+    with _blas_lock:
+        if _blas_libraries is None:
+            _blas_libraries = list(_blas_controller().select(user_api="blas").lib_controllers)
+        if not _blas_requests and _blas_saved is None:
+            _blas_saved = [(library, library.num_threads) for library in _blas_libraries]
+        _blas_requests.append(n)
+        _blas_apply(min(_blas_requests))
     try:
-        for library in _blas_libraries:
-            before = library.num_threads
-            if before != n:
-                library.set_num_threads(n)
-                changed.append((library, before))
         yield
     finally:
-        for library, before in reversed(changed):
-            library.set_num_threads(before)
+        with _blas_lock:
+            _blas_requests.remove(n)
+            if _blas_requests:
+                _blas_apply(min(_blas_requests))
+            else:
+                for library, before in reversed(_blas_saved):
+                    if library.num_threads != before:
+                        _blas_set(library, before)
+                _blas_saved = None
+
+
+def _after_fork_in_child():
+    """A fork while another thread held a blas_threads block leaves a child with no such thread:
+    start over with a fresh lock, and put the saved counts back when the child's next block ends
+    (no BLAS call from inside the fork handler)."""
+    global _blas_lock
+    _blas_lock = threading.Lock()
+    _blas_requests.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def blas_info():

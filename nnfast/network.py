@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _threads, training
+from ._guards import UsageLock, uses_network
 from ._backend import make_backend
 from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
                           check_sizes, nonfinite_error)
@@ -115,12 +116,26 @@ class Network:
         (a maxout layer with k pieces: ``sizes[l+1] * k`` rows, unit j's pieces at j*k .. j*k+k-1).
     history : History or None
         The record of the last `fit`.
+
+    Threads
+    -------
+    The compiled kernels run without the GIL, so different networks train in parallel from
+    different Python threads (with the same results as one after the other). One network is never
+    trained from two threads at once: while a thread runs `fit` (or assigns `weights`/`biases`),
+    any other thread's call raises RuntimeError ("in use by another thread") and changes nothing;
+    reading (predict, feedforward, cost, accuracy, gradient, save) from several threads at once is
+    allowed. Writing into the arrays of `weights`/`biases` directly is not guarded.
+
+    Fork: with GNU OpenMP (libgomp), fork() after multithreaded work is a known hazard of OpenMP
+    runtimes; see RELIABILITY.md for what nnfast does and tests, and prefer the 'spawn' or
+    'forkserver' start methods of multiprocessing (or n_threads=1) in worker processes.
     """
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
                  dtype="float64", backend="cython", seed=None, n_threads=None, *,
                  output_activation=None, dropout=0.0, batch_norm=False, batch_norm_eps=1e-5,
                  batch_norm_momentum=0.9):
+        self._usage = UsageLock()  # see "Threads" above
         self.sizes = check_sizes(sizes)
         self.activations = _resolve_activations(activation, output_activation, len(self.sizes) - 1)
         self.cost_function = get_cost(cost)
@@ -185,6 +200,7 @@ class Network:
         return self._weights
 
     @weights.setter
+    @uses_network(write=True)
     def weights(self, values):
         self._weights.assign_all(values)
 
@@ -193,6 +209,7 @@ class Network:
         return self._biases
 
     @biases.setter
+    @uses_network(write=True)
     def biases(self, values):
         self._biases.assign_all(values)
 
@@ -212,6 +229,7 @@ class Network:
                 f"{norm}, dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ inference
+    @uses_network()
     def feedforward(self, X):
         """The output layer's activations for each row of X: an (n, sizes[-1]) array."""
         X = check_inputs(X, self.sizes[0], self.dtype, check_finite=not self._kernel_checks_finite)
@@ -244,6 +262,7 @@ class Network:
         total, correct = self._backend.evaluate(self, X, labels, targets, n_threads)
         return total / len(X), correct / len(X)
 
+    @uses_network()
     def accuracy(self, X, y):
         """The fraction of rows whose predicted class matches y (labels, or target rows' classes)."""
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype,
@@ -252,6 +271,7 @@ class Network:
         with self._blas_threads(n_threads), self._nonfinite_inputs_named(X):
             return self._evaluate(X, labels, targets, n_threads)[1]
 
+    @uses_network()
     def cost(self, X, y, lmbda=None, regularization=None):
         """The book's total cost on (X, y): the mean per-example cost plus the regularisation term,
         0.5 (lmbda / n) sum w^2 (L2) or (lmbda / n) sum |w| (L1).
@@ -269,6 +289,7 @@ class Network:
             mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
         return mean_cost + penalty(self.weights, lmbda, len(X), regularization)
 
+    @uses_network()
     def gradient(self, X, y):
         """The gradient of the summed cost over the rows of (X, y) (no regularisation, no dropout),
         by backpropagation in this network's backend: a flat array in the layout of `params`
@@ -281,6 +302,7 @@ class Network:
             return self._backend.gradient(self, X, labels, targets, n_threads)
 
     # ------------------------------------------------------------------ training
+    @uses_network(write=True)
     def fit(self, X, y, epochs=30, batch_size=10, eta=0.5, lmbda=0.0, shuffle=True,
             validation_data=None, monitor=True, verbose=False, regularization="l2",
             optimizer="sgd", schedule=None, early_stopping=None, callbacks=None):
@@ -323,6 +345,20 @@ class Network:
         Returns
         -------
         History
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad arguments, before anything changes.
+        nnfast.TrainingDiverged (a FloatingPointError)
+            NaN or infinity in the parameters or the cost after an epoch: the network is put back
+            to the end of the last finished epoch (weights, optimizer state, running statistics);
+            the exception carries the epoch and the history. Use a smaller eta.
+        nnfast.TrainingInterrupted (a KeyboardInterrupt)
+            Ctrl-C: training stops at the next mini-batch boundary (every batch fully applied or
+            not at all); the exception carries the epoch, the batches done and the history.
+        RuntimeError
+            Another thread is using this network.
         """
         # Every check comes first: a refused call leaves the network exactly as it was.
         _check_differentiable(self.activations)
@@ -363,6 +399,7 @@ class Network:
                                   callbacks=callbacks, n_threads=n_threads)
 
     # ------------------------------------------------------------------ saving
+    @uses_network()
     def save(self, path, include_state=True):
         """Write the network to one .npz file, atomically, without pickle (see nnfast.io.save):
         architecture, parameters bit for bit, batch norm's running statistics and, with
@@ -376,6 +413,7 @@ class Network:
         """The optimizer's state arrays by name (saved by `save` with include_state)."""
         return {f"optimizer{k}": s for k, s in enumerate(self.optimizer_state, start=1) if len(s)}
 
+    @uses_network(write=True)
     def load_state_arrays(self, state):
         """Restore what `state_arrays` gave (after the optimizer itself is restored)."""
         expected = self.state_arrays()
