@@ -36,15 +36,48 @@ def check_n_threads(n_threads):
 
 
 def effective_n_threads(n_threads):
-    """The number of threads `n_threads` means on this machine (>= 1)."""
+    """The number of threads `n_threads` means on this machine (>= 1); 1 in a process forked after
+    nnfast ran multithreaded (see _after_fork_in_child)."""
+    global _parallel_used
     n_threads = check_n_threads(n_threads)
     if n_threads is None:
         if _kernels is not None and _kernels.openmp_enabled():
-            return max(1, _kernels.openmp_max_threads())
-        return _num_procs()
-    if n_threads < 0:
-        return max(1, _num_procs() + 1 + n_threads)
-    return n_threads
+            n = max(1, _kernels.openmp_max_threads())
+        else:
+            n = _num_procs()
+    elif n_threads < 0:
+        n = max(1, _num_procs() + 1 + n_threads)
+    else:
+        n = n_threads
+    if n > 1:
+        if _forked_after_parallel:
+            _warn_forked()
+            return 1
+        _parallel_used = True
+    return n
+
+
+# fork() after OpenMP work: GNU OpenMP (libgomp) keeps its idle worker threads in a pool; a forked
+# child inherits the pool's bookkeeping but not the threads, and its next parallel region can wait
+# for them forever (observed here: a child hangs in predict after the parent's last parallel
+# region was a predict; see tests/test_fork.py). Results never depend on the thread count, so a
+# child forked after multithreaded nnfast work simply runs single-threaded (one warning).
+_parallel_used = False           # this process ran nnfast with more than one thread
+_forked_after_parallel = False   # ...and this is a child forked after that
+_warned_forked = False
+
+
+def _warn_forked():
+    global _warned_forked
+    if not _warned_forked:
+        _warned_forked = True
+        import warnings
+
+        warnings.warn("nnfast: this process was forked after nnfast ran multithreaded, which OpenMP "
+                      "runtimes do not support (GNU OpenMP can hang); nnfast runs single-threaded "
+                      "here, with the same results. For parallel workers use the 'spawn' or "
+                      "'forkserver' start method of multiprocessing (see RELIABILITY.md).",
+                      RuntimeWarning, stacklevel=5)
 
 
 _controller = None
@@ -119,10 +152,13 @@ def blas_threads(n):
 def _after_fork_in_child():
     """A fork while another thread held a blas_threads block leaves a child with no such thread:
     start over with a fresh lock, and put the saved counts back when the child's next block ends
-    (no BLAS call from inside the fork handler)."""
-    global _blas_lock
+    (no BLAS call from inside the fork handler). After multithreaded work, the child runs
+    single-threaded (see effective_n_threads)."""
+    global _blas_lock, _forked_after_parallel
     _blas_lock = threading.Lock()
     _blas_requests.clear()
+    if _parallel_used:
+        _forked_after_parallel = True
 
 
 if hasattr(os, "register_at_fork"):

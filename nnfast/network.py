@@ -126,9 +126,10 @@ class Network:
     reading (predict, feedforward, cost, accuracy, gradient, save) from several threads at once is
     allowed. Writing into the arrays of `weights`/`biases` directly is not guarded.
 
-    Fork: with GNU OpenMP (libgomp), fork() after multithreaded work is a known hazard of OpenMP
-    runtimes; see RELIABILITY.md for what nnfast does and tests, and prefer the 'spawn' or
-    'forkserver' start methods of multiprocessing (or n_threads=1) in worker processes.
+    Fork: OpenMP runtimes do not survive fork() after multithreaded work (GNU OpenMP's child can
+    hang in its next parallel region), so in a process forked after nnfast ran multithreaded,
+    nnfast runs single-threaded (same results, one RuntimeWarning). For parallel worker processes
+    use multiprocessing's 'spawn' or 'forkserver' start method. See RELIABILITY.md.
     """
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
