@@ -27,11 +27,16 @@ def _num_procs():
     return os.cpu_count() or 1
 
 
+MAX_THREADS = 4096  # beyond this, an OpenMP runtime may fail to create the threads (and abort)
+
+
 def check_n_threads(n_threads):
     if n_threads is None:
         return None
     if check_int(n_threads, "n_threads", -(10**6)) == 0:
         raise ValueError("n_threads must not be 0 (None: the default, -1: all processors, k > 0: k threads)")
+    if n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be at most {MAX_THREADS}, got {n_threads}")
     return int(n_threads)
 
 

@@ -90,7 +90,7 @@ class Network:
         All randomness (initial weights, shuffles) comes from ``numpy.random.default_rng(seed)``.
     n_threads : None or int
         Threads for the compiled loops and for BLAS: None = the OpenMP default, -1 = every
-        processor, k > 0 = k. Results do not depend on it.
+        processor, k > 0 = k (at most 4096). Results do not depend on it.
     output_activation : str or Activation, optional
         The output layer's activation, when `activation` names the hidden layers' (e.g.
         ``activation="relu", output_activation="softmax"``).
@@ -108,6 +108,9 @@ class Network:
     batch_norm_eps, batch_norm_momentum : float
         eps, and the running averages' momentum (running <- momentum running + (1 - momentum) batch;
         the batch variance enters unbiased).
+
+    Raises ValueError or TypeError for invalid arguments (layer sizes are at most 2**31 - 1), and
+    MemoryError when the parameters do not fit in memory.
 
     Attributes
     ----------
@@ -251,8 +254,12 @@ class Network:
         except FloatingPointError:
             if not all_finite(X):
                 raise nonfinite_error(name, self.dtype) from None
-            raise FloatingPointError("the network's parameters are not finite (NaN or infinity); "
-                                     "training may have diverged: use a smaller eta") from None
+            if not all_finite(self.params) or not all_finite(self.bn_running):
+                raise FloatingPointError("the network's parameters are not finite (NaN or infinity); "
+                                         "training may have diverged: use a smaller eta") from None
+            raise ValueError(f"{name} is finite, but so large that the first layer's weighted inputs "
+                             f"overflow in {self.dtype.name} (largest |value| "
+                             f"{float(np.max(np.abs(X))):g}); scale the inputs down") from None
 
     def predict(self, X):
         """Class labels: the argmax of the outputs (with one output unit: 1 where a > 0.5)."""
@@ -386,6 +393,7 @@ class Network:
             raise ValueError("early_stopping and the halve_on_plateau schedule need validation_data")
         callbacks = training.as_callbacks(callbacks)
         n_threads = _threads.effective_n_threads(self.n_threads)
+        batch_size = min(batch_size, len(X))  # the same batches; keeps it a C integer
 
         if optimizer != self.optimizer:  # a new optimizer starts with fresh state
             self.optimizer = optimizer
