@@ -42,8 +42,11 @@ class ParameterList(Sequence):
             raise TypeError(f"{self._kind}[{index}] must hold real numbers, got dtype {array.dtype}")
         if array.shape != target.shape:
             raise ValueError(f"{self._kind}[{index}] must have shape {target.shape}, got {array.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):  # checked after the conversion:
+            array = array.astype(target.dtype)             # 1e300 is inf in float32
         if not np.isfinite(array).all():
-            raise ValueError(f"{self._kind}[{index}] contains NaN or infinite values")
+            raise ValueError(f"{self._kind}[{index}] contains NaN or infinite values (in "
+                             f"{target.dtype.name})")
         return array
 
     def __setitem__(self, index, value):
@@ -143,7 +146,7 @@ class Network:
         self.sizes = check_sizes(sizes)
         self.activations = _resolve_activations(activation, output_activation, len(self.sizes) - 1)
         self.cost_function = get_cost(cost)
-        check_pairing(self.cost_function, self.activations[-1])
+        check_pairing(self.cost_function, self.activations[-1], self.sizes[-1])
         self.dropout = _resolve_dropout(dropout, len(self.sizes) - 2)
         # where each hidden layer's units sit in the packed keep-mask, and their 1/(1-p) scales
         self.dropout_columns = np.zeros(len(self.sizes), dtype=np.intp)

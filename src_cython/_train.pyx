@@ -422,6 +422,8 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
         raise ValueError("batch_size, n_train and n_threads must be >= 1")
     if regularization != REG_L2 and regularization != REG_L1:
         raise ValueError(f"unknown regularization code {regularization}")
+    if cost == 3 and n_out < 2:  # COST_HINGE: the target class indexes a second output unit
+        raise ValueError("the hinge cost needs at least 2 output units")
     for i in range(n):
         if order[i] < 0 or order[i] >= n:
             raise ValueError(f"order[{i}] = {order[i]} is not a row of X")

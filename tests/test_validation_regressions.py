@@ -88,3 +88,40 @@ def test_gradcheck_holds_the_network():
         assert len(errors) == 1 and "in use by another thread" in str(errors[0].value)
     finally:
         net._usage.leave(True)
+
+
+def test_hinge_cost_needs_two_output_units():
+    """Found by test_properties: with one output unit the hinge cost's target class (1 for a
+    positive label) indexed a second unit that does not exist: IndexError in the NumPy backend and
+    an out-of-bounds read/write in the compiled one."""
+    with pytest.raises(ValueError, match="hinge.*at least 2 output units"):
+        nnfast.Network([3, 4, 1], activation="relu", output_activation="identity", cost="hinge")
+    nnfast.Network([3, 4, 2], activation="relu", output_activation="identity", cost="hinge")
+
+
+def test_compiled_train_epoch_refuses_hinge_with_one_output():
+    """The compiled entry point checks it too, before it releases the GIL."""
+    from nnfast import _train
+    sizes = np.array([3, 1], dtype=np.intp)
+    params = np.zeros(3 + 1)
+    with pytest.raises(ValueError, match="hinge"):
+        _train.train_epoch(params, sizes, np.array([0], dtype=np.intc), np.zeros(1),
+                           np.ones(1, dtype=np.intp), np.zeros(1, dtype=np.intp),
+                           np.array([1e-5, 0.9]), np.zeros(0), 3, X, np.empty((0, 1)),
+                           Y.astype(np.intp), np.arange(6, dtype=np.intp), 2, 0.1, 0.0, 6, 0,
+                           np.empty((0, 0), dtype=np.uint8), np.zeros(2, dtype=np.intp),
+                           np.zeros(2), 0, np.zeros(3), np.zeros(0), np.zeros(0), 0, 0, 6, 1)
+    np.testing.assert_array_equal(params, 0)
+
+
+def test_assigned_weights_are_checked_after_conversion_to_the_network_dtype():
+    """Found by test_properties: 1e300 is finite in float64 but inf in float32, and assigning it to
+    a float32 network's weights was accepted, leaving infinite parameters."""
+    net = nnfast.Network([3, 4, 2], dtype="float32", seed=0)
+    before = net.params.copy()
+    huge = np.full((4, 3), 1e300)
+    with pytest.raises(ValueError, match="NaN or infinite values \\(in float32\\)"):
+        net.weights[0] = huge
+    with pytest.raises(ValueError, match="infinite"):
+        net.weights = [huge, net.weights[1]]
+    np.testing.assert_array_equal(net.params, before)
