@@ -17,13 +17,14 @@ import pytest
 
 import nnfast
 
-ROOT = Path(__file__).resolve().parents[1]
+# the children import the nnfast these tests import (the installed one in CI)
+PACKAGE_PARENT = Path(nnfast.__file__).resolve().parents[1]
 TIMEOUT = 180  # for the whole subprocess; the child itself gets CHILD_SECONDS (it needs about 1 s)
 
 SCRIPT = textwrap.dedent("""
     import copy, json, multiprocessing as mp, os, select, sys, warnings
     import numpy as np
-    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {package_parent!r})
     import nnfast
 
     CHILD_SECONDS = 60
@@ -106,7 +107,7 @@ SCRIPT = textwrap.dedent("""
 
 def run(tmp_path, method, n_threads, raw=False):
     script = tmp_path / "fork_child.py"
-    script.write_text(SCRIPT.format(root=str(ROOT)))
+    script.write_text(SCRIPT.format(package_parent=str(PACKAGE_PARENT)))
     result = subprocess.run([sys.executable, str(script), method, str(n_threads),
                              "raw" if raw else "guarded", str(tmp_path / "model.npz")],
                             capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)

@@ -23,7 +23,8 @@ from nnfast import Callback, TrainingInterrupted
 from nnfast._validation import check_data
 
 BACKENDS = ["cython", "numpy"]
-ROOT = Path(__file__).resolve().parents[1]
+# the children import the nnfast these tests import (the installed one in CI)
+PACKAGE_PARENT = Path(nnfast.__file__).resolve().parents[1]
 
 
 def replay(seed, backend, X, y, sizes, finished_epochs, batches_done, batch_size, eta):
@@ -93,7 +94,7 @@ def test_fit_in_another_thread_leaves_signals_alone():
 CHILD = textwrap.dedent("""
     import json, signal, sys, time
     import numpy as np
-    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {package_parent!r})
     import nnfast
     from test_interrupt import replay
 
@@ -130,8 +131,8 @@ def test_sigint_to_a_long_fit(tmp_path, backend, handler):
     """A real SIGINT about 1 s into an epoch that takes several seconds: the process reports a
     consistent state and exits (the 120 s timeout only guards CI against a hang)."""
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(root=str(ROOT)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+    script.write_text(CHILD.format(package_parent=str(PACKAGE_PARENT)))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))  # for `replay`
     child = subprocess.Popen([sys.executable, str(script), backend, handler], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
