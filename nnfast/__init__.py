@@ -10,6 +10,7 @@ from .initializers import INITIALIZERS
 from .network import Network
 from .io import load, load_book_json
 from .training import Callback, StopTraining
+from ._guards import TrainingDiverged, TrainingInterrupted
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
 from ._config import show_config
@@ -20,4 +21,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "Callback", "History", "Network", "Perceptron",
-           "StopTraining", "gradcheck", "load", "load_book_json", "show_config", "__version__"]
+           "StopTraining", "TrainingDiverged", "TrainingInterrupted", "gradcheck", "load", "load_book_json", "show_config", "__version__"]

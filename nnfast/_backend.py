@@ -4,6 +4,9 @@ Each gets arguments already validated by the network (dtype, contiguity, shapes,
 network's randomness (the row order of an epoch, the dropout masks) is drawn in Python and passed in,
 so both consume the same random numbers.
 
+train_epoch(..., stop) stops before the next mini-batch once stop[0] is set (Ctrl-C, see
+nnfast/_guards.py) and returns the batches it took.
+
 Dropout masks arrive as `keep`: a uint8 array (n, H) holding every hidden unit that drops, row r for
 the r-th example of the epoch's order, hidden layer l at columns net.dropout_columns[l] (with
 net.dropout_scales[l] = 1/(1-p), 0 where layer l has no dropout); None when no layer drops.
@@ -64,7 +67,7 @@ class NumpyBackend:
                 for gamma, beta, running in zip(net.bn_gamma, net.bn_beta, net.running_views())]
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
-                    keep, first, last, n_threads):
+                    keep, first, last, n_threads, stop=None):
         masks = self._masks(net, keep)
         if masks is not None:
             masks = [None if mk is None else mk[first:last] for mk in masks]
@@ -72,7 +75,7 @@ class NumpyBackend:
                                      self._targets(net, labels, targets), order[first:last],
                                      batch_size, eta, lmbda, len(X), regularization, masks,
                                      net.optimizer, self._state_views(net), net.optimizer_steps,
-                                     self._norms(net))
+                                     self._norms(net), stop)
 
     @staticmethod
     def _state_views(net):
@@ -145,7 +148,7 @@ class CythonBackend:
         return labels, np.empty((0, net.sizes[-1]), dtype=net.dtype)
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
-                    keep, first, last, n_threads):
+                    keep, first, last, n_threads, stop=None):
         layout = self._layout(net)
         labels, targets = self._target_args(net, labels, targets)
         if keep is None:
@@ -158,7 +161,7 @@ class CythonBackend:
                                   net.dropout_columns, net.dropout_scales,
                                   _train.OPTIMIZER_CODES[optimizer.name],
                                   np.asarray(optimizer.hyper, dtype=np.float64), state1, state2,
-                                  net.optimizer_steps, first, last, n_threads)
+                                  net.optimizer_steps, first, last, n_threads, stop)
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.sizes[-1]), dtype=net.dtype)

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+MAX_LAYER_SIZE = 2**31 - 1
 
 
 def check_dtype(dtype):
@@ -42,7 +43,11 @@ def check_sizes(sizes):
         raise TypeError(f"sizes must be a list of layer widths, got {sizes!r}") from None
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output layer, got {sizes}")
-    return [check_int(s, "every layer size", 1) for s in sizes]
+    checked = [check_int(s, "every layer size", 1) for s in sizes]
+    if max(checked) > MAX_LAYER_SIZE:
+        raise ValueError(f"layer sizes must be at most {MAX_LAYER_SIZE} (the kernels' dimensions are C "
+                         f"ints), got {max(checked)}")
+    return checked
 
 
 def _as_numeric_array(values, name):

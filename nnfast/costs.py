@@ -116,8 +116,11 @@ def get_cost(name):
     return COSTS[name]
 
 
-def check_pairing(cost, output_activation):
-    """Refuse a (cost, output activation) pair whose delta formula does not hold."""
+def check_pairing(cost, output_activation, n_out=None):
+    """Refuse a (cost, output activation) pair whose delta formula does not hold, and the hinge
+    cost with one output unit (a multiclass margin needs a unit per class)."""
+    if cost.name == "hinge" and n_out is not None and n_out < 2:
+        raise ValueError("cost 'hinge' needs at least 2 output units (one per class), got 1")
     required = cost.requires_output
     if required is not None and output_activation.name != required:
         raise ValueError(f"cost {cost.name!r} needs a {required!r} output layer, "

@@ -1,5 +1,7 @@
 """Gradient checking: backpropagation against central finite differences of the cost."""
 
+import math
+
 import numpy as np
 
 from . import _threads
@@ -30,7 +32,24 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     -------
     float
         The maximum relative error (a correct backprop in float64 gives about 1e-7 or less).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments; also ValueError when the cost is not finite at p +- eps (eps far too large
+        for the weights), rather than a meaningless error of NaN.
+    RuntimeError
+        Another thread is using the network (gradcheck writes its parameters while it runs).
     """
+    from .network import Network
+
+    if not isinstance(net, Network):
+        raise TypeError(f"gradcheck expects an nnfast.Network, got {type(net).__name__}")
+    with net._usage.using("gradcheck", write=True):
+        return _gradcheck(net, X, y, eps, n_samples, seed)
+
+
+def _gradcheck(net, X, y, eps, n_samples, seed):
     eps = check_float(eps, "eps", positive=True)
     X, labels, targets = check_data(X, y, net.sizes[0], net.sizes[-1], net.dtype)
     analytic = net.gradient(X, y)
@@ -55,9 +74,14 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
                 plus = net._backend.evaluate(net, X, labels, targets, n_threads, batch_stats)[0]
                 params[index] = saved - eps
                 minus = net._backend.evaluate(net, X, labels, targets, n_threads, batch_stats)[0]
+            except FloatingPointError:  # the compiled kernels refuse non-finite layer outputs
+                plus = minus = math.inf
             finally:
                 params[index] = saved
             numeric = (plus - minus) / (2 * eps)
+            if not math.isfinite(numeric):
+                raise ValueError(f"the cost is not finite at parameter {index} +- eps (eps = {eps:g}); "
+                                 "use a small eps such as the default 1e-4")
             error = abs(float(analytic[index]) - numeric) / max(abs(float(analytic[index])) + abs(numeric), floor)
             worst = max(worst, error)
     return worst

@@ -7,11 +7,13 @@ import numpy as np
 
 from . import _threads, training
 from ._aligned import aligned_zeros
+from ._guards import UsageLock, uses_network
 from ._backend import make_backend
 from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
                           check_sizes, nonfinite_error)
-from .activations import get_activation
-from .costs import REGULARIZATIONS, check_pairing, get_cost, penalty, target_classes
+from ._architecture import (_check_differentiable, _check_regularization, _resolve_activations,
+                            _resolve_batch_norm, _resolve_dropout)
+from .costs import check_pairing, get_cost, penalty, target_classes
 from .initializers import get_initializer
 from .optimizers import get_optimizer
 from .schedules import get_schedule
@@ -41,8 +43,11 @@ class ParameterList(Sequence):
             raise TypeError(f"{self._kind}[{index}] must hold real numbers, got dtype {array.dtype}")
         if array.shape != target.shape:
             raise ValueError(f"{self._kind}[{index}] must have shape {target.shape}, got {array.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):  # checked after the conversion:
+            array = array.astype(target.dtype)             # 1e300 is inf in float32
         if not np.isfinite(array).all():
-            raise ValueError(f"{self._kind}[{index}] contains NaN or infinite values")
+            raise ValueError(f"{self._kind}[{index}] contains NaN or infinite values (in "
+                             f"{target.dtype.name})")
         return array
 
     def __setitem__(self, index, value):
@@ -89,7 +94,7 @@ class Network:
         All randomness (initial weights, shuffles) comes from ``numpy.random.default_rng(seed)``.
     n_threads : None or int
         Threads for the compiled loops and for BLAS: None = the OpenMP default, -1 = every
-        processor, k > 0 = k. Results do not depend on it.
+        processor, k > 0 = k (at most 4096). Results do not depend on it.
     output_activation : str or Activation, optional
         The output layer's activation, when `activation` names the hidden layers' (e.g.
         ``activation="relu", output_activation="softmax"``).
@@ -108,6 +113,9 @@ class Network:
         eps, and the running averages' momentum (running <- momentum running + (1 - momentum) batch;
         the batch variance enters unbiased).
 
+    Raises ValueError or TypeError for invalid arguments (layer sizes are at most 2**31 - 1), and
+    MemoryError when the parameters do not fit in memory.
+
     Attributes
     ----------
     weights, biases : sequences of ndarray
@@ -115,16 +123,31 @@ class Network:
         (a maxout layer with k pieces: ``sizes[l+1] * k`` rows, unit j's pieces at j*k .. j*k+k-1).
     history : History or None
         The record of the last `fit`.
+
+    Threads
+    -------
+    The compiled kernels run without the GIL, so different networks train in parallel from
+    different Python threads (with the same results as one after the other). One network is never
+    trained from two threads at once: while a thread runs `fit` (or assigns `weights`/`biases`),
+    any other thread's call raises RuntimeError ("in use by another thread") and changes nothing;
+    reading (predict, feedforward, cost, accuracy, gradient, save) from several threads at once is
+    allowed. Writing into the arrays of `weights`/`biases` directly is not guarded.
+
+    Fork: OpenMP runtimes do not survive fork() after multithreaded work (GNU OpenMP's child can
+    hang in its next parallel region), so in a process forked after nnfast ran multithreaded,
+    nnfast runs single-threaded (same results, one RuntimeWarning). For parallel worker processes
+    use multiprocessing's 'spawn' or 'forkserver' start method. See RELIABILITY.md.
     """
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
                  dtype="float64", backend="cython", seed=None, n_threads=None, *,
                  output_activation=None, dropout=0.0, batch_norm=False, batch_norm_eps=1e-5,
                  batch_norm_momentum=0.9):
+        self._usage = UsageLock()  # see "Threads" above
         self.sizes = check_sizes(sizes)
         self.activations = _resolve_activations(activation, output_activation, len(self.sizes) - 1)
         self.cost_function = get_cost(cost)
-        check_pairing(self.cost_function, self.activations[-1])
+        check_pairing(self.cost_function, self.activations[-1], self.sizes[-1])
         self.dropout = _resolve_dropout(dropout, len(self.sizes) - 2)
         # where each hidden layer's units sit in the packed keep-mask, and their 1/(1-p) scales
         self.dropout_columns = np.zeros(len(self.sizes), dtype=np.intp)
@@ -186,6 +209,7 @@ class Network:
         return self._weights
 
     @weights.setter
+    @uses_network(write=True)
     def weights(self, values):
         self._weights.assign_all(values)
 
@@ -194,6 +218,7 @@ class Network:
         return self._biases
 
     @biases.setter
+    @uses_network(write=True)
     def biases(self, values):
         self._biases.assign_all(values)
 
@@ -213,6 +238,7 @@ class Network:
                 f"{norm}, dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ inference
+    @uses_network()
     def feedforward(self, X):
         """The output layer's activations for each row of X: an (n, sizes[-1]) array."""
         X = check_inputs(X, self.sizes[0], self.dtype, check_finite=not self._kernel_checks_finite)
@@ -233,8 +259,12 @@ class Network:
         except FloatingPointError:
             if not all_finite(X):
                 raise nonfinite_error(name, self.dtype) from None
-            raise FloatingPointError("the network's parameters are not finite (NaN or infinity); "
-                                     "training may have diverged: use a smaller eta") from None
+            if not all_finite(self.params) or not all_finite(self.bn_running):
+                raise FloatingPointError("the network's parameters are not finite (NaN or infinity); "
+                                         "training may have diverged: use a smaller eta") from None
+            raise ValueError(f"{name} is finite, but so large that the first layer's weighted inputs "
+                             f"overflow in {self.dtype.name} (largest |value| "
+                             f"{float(np.max(np.abs(X))):g}); scale the inputs down") from None
 
     def predict(self, X):
         """Class labels: the argmax of the outputs (with one output unit: 1 where a > 0.5)."""
@@ -245,6 +275,7 @@ class Network:
         total, correct = self._backend.evaluate(self, X, labels, targets, n_threads)
         return total / len(X), correct / len(X)
 
+    @uses_network()
     def accuracy(self, X, y):
         """The fraction of rows whose predicted class matches y (labels, or target rows' classes)."""
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype,
@@ -253,6 +284,7 @@ class Network:
         with self._blas_threads(n_threads), self._nonfinite_inputs_named(X):
             return self._evaluate(X, labels, targets, n_threads)[1]
 
+    @uses_network()
     def cost(self, X, y, lmbda=None, regularization=None):
         """The book's total cost on (X, y): the mean per-example cost plus the regularisation term,
         0.5 (lmbda / n) sum w^2 (L2) or (lmbda / n) sum |w| (L1).
@@ -270,6 +302,7 @@ class Network:
             mean_cost = self._evaluate(X, labels, targets, n_threads)[0]
         return mean_cost + penalty(self.weights, lmbda, len(X), regularization)
 
+    @uses_network()
     def gradient(self, X, y):
         """The gradient of the summed cost over the rows of (X, y) (no regularisation, no dropout),
         by backpropagation in this network's backend: a flat array in the layout of `params`
@@ -282,6 +315,7 @@ class Network:
             return self._backend.gradient(self, X, labels, targets, n_threads)
 
     # ------------------------------------------------------------------ training
+    @uses_network(write=True)
     def fit(self, X, y, epochs=30, batch_size=10, eta=0.5, lmbda=0.0, shuffle=True,
             validation_data=None, monitor=True, verbose=False, regularization="l2",
             optimizer="sgd", schedule=None, early_stopping=None, callbacks=None):
@@ -324,6 +358,20 @@ class Network:
         Returns
         -------
         History
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad arguments, before anything changes.
+        nnfast.TrainingDiverged (a FloatingPointError)
+            NaN or infinity in the parameters or the cost after an epoch: the network is put back
+            to the end of the last finished epoch (weights, optimizer state, running statistics);
+            the exception carries the epoch and the history. Use a smaller eta.
+        nnfast.TrainingInterrupted (a KeyboardInterrupt)
+            Ctrl-C: training stops at the next mini-batch boundary (every batch fully applied or
+            not at all); the exception carries the epoch, the batches done and the history.
+        RuntimeError
+            Another thread is using this network.
         """
         # Every check comes first: a refused call leaves the network exactly as it was.
         _check_differentiable(self.activations)
@@ -350,6 +398,7 @@ class Network:
             raise ValueError("early_stopping and the halve_on_plateau schedule need validation_data")
         callbacks = training.as_callbacks(callbacks)
         n_threads = _threads.effective_n_threads(self.n_threads)
+        batch_size = min(batch_size, len(X))  # the same batches; keeps it a C integer
 
         if optimizer != self.optimizer:  # a new optimizer starts with fresh state
             self.optimizer = optimizer
@@ -364,6 +413,7 @@ class Network:
                                   callbacks=callbacks, n_threads=n_threads)
 
     # ------------------------------------------------------------------ saving
+    @uses_network()
     def save(self, path, include_state=True):
         """Write the network to one .npz file, atomically, without pickle (see nnfast.io.save):
         architecture, parameters bit for bit, batch norm's running statistics and, with
@@ -377,6 +427,7 @@ class Network:
         """The optimizer's state arrays by name (saved by `save` with include_state)."""
         return {f"optimizer{k}": s for k, s in enumerate(self.optimizer_state, start=1) if len(s)}
 
+    @uses_network(write=True)
     def load_state_arrays(self, state):
         """Restore what `state_arrays` gave (after the optimizer itself is restored)."""
         expected = self.state_arrays()
@@ -450,67 +501,3 @@ class Network:
                 keep[:, column:column + self.sizes[l]] = self.rng.random((n, self.sizes[l])) >= p
         return keep
 
-
-def _resolve_activations(activation, output_activation, n_layers):
-    """One Activation per weight layer, output last; softmax only at the output."""
-    if isinstance(activation, (list, tuple)):
-        names = list(activation)
-        if output_activation is not None:
-            if len(names) != n_layers - 1:
-                raise ValueError(f"activation: with output_activation, give one per hidden layer "
-                                 f"({n_layers - 1}), got {len(names)}")
-            names.append(output_activation)
-        elif len(names) != n_layers:
-            raise ValueError(f"activation: need one name or {n_layers} (one per layer), got {len(names)}")
-    else:
-        names = [activation] * (n_layers - 1) + [output_activation or activation]
-    activations = [get_activation(name) for name in names]
-    for position, act in enumerate(activations[:-1], start=1):
-        if act.rowwise:
-            raise ValueError(f"activation {act.name!r} is for the output layer only "
-                             f"(got it for hidden layer {position}); use output_activation")
-    if activations[-1].pieces > 1:
-        raise ValueError("maxout is a hidden-layer type; choose another output activation")
-    return activations
-
-
-def _resolve_dropout(dropout, n_hidden):
-    values = list(dropout) if isinstance(dropout, (list, tuple, np.ndarray)) else [dropout] * n_hidden
-    if len(values) != n_hidden:
-        raise ValueError(f"dropout: need one probability or {n_hidden} (one per hidden layer), "
-                         f"got {len(values)}")
-    checked = []
-    for p in values:
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
-            raise TypeError(f"dropout probabilities must be numbers, got {p!r}")
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout probabilities must be in [0, 1), got {p}")
-        checked.append(float(p))
-    return checked
-
-
-def _resolve_batch_norm(batch_norm, activations):
-    """One flag per weight layer (the output layer's always False)."""
-    n_hidden = len(activations) - 1
-    flags = list(batch_norm) if isinstance(batch_norm, (list, tuple)) else [batch_norm] * n_hidden
-    if len(flags) != n_hidden or not all(isinstance(f, (bool, np.bool_)) for f in flags):
-        raise ValueError(f"batch_norm: need True/False or one flag per hidden layer ({n_hidden}), "
-                         f"got {batch_norm!r}")
-    for flag, act in zip(flags, activations):
-        if flag and act.pieces > 1:
-            raise ValueError("batch_norm is not available for maxout layers")
-    return [bool(f) for f in flags] + [False]
-
-
-def _check_regularization(regularization):
-    if regularization not in REGULARIZATIONS:
-        raise ValueError(f"regularization must be one of {REGULARIZATIONS}, got {regularization!r}")
-    return regularization
-
-
-def _check_differentiable(activations):
-    for act in activations:
-        if not act.differentiable:
-            raise ValueError(f"activation {act.name!r} is not differentiable, so backpropagation "
-                             "cannot train this network; train a perceptron with "
-                             "nnfast.Perceptron, or set its weights by hand and use feedforward")

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import _guards
 from .costs import penalty
 from .history import History
 
@@ -70,12 +71,57 @@ def _call(hooks):
 
 def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda, shuffle, monitor,
           verbose, regularization, schedule, early_stopping, callbacks, n_threads):
-    """Run the epochs; returns the History (also left in net.history)."""
+    """Run the epochs; returns the History (also left in net.history).
+
+    Raises TrainingDiverged (NaN/inf in the parameters or the cost after an epoch: the network is
+    put back to the end of the last finished epoch) and TrainingInterrupted (Ctrl-C: stops at a
+    mini-batch boundary); see nnfast/_guards.py."""
     n = len(X)
-    in_order = np.arange(n, dtype=np.intp)
     history = History()
     net.history = history
     schedule.reset(eta)
+    snapshot = _guards.Snapshot(net)
+    with _guards.deferred_sigint() as interrupt:
+        _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, n=n, epochs=epochs,
+                batch_size=batch_size, lmbda=lmbda, shuffle=shuffle, monitor=monitor,
+                verbose=verbose, regularization=regularization, schedule=schedule,
+                early_stopping=early_stopping, callbacks=callbacks, n_threads=n_threads)
+    return history
+
+
+def _train_batches(net, X, labels, targets, order, batch_size, eta, lmbda, regularization, keep,
+                   first, last, n_threads, interrupt, snapshot, epoch, done_before, history):
+    """Batches first:last of the epoch; returns how many were taken. A Ctrl-C (or any exception)
+    leaves no batch half applied: the compiled loop stops between batches and says how many it
+    took; when that count is unknown (the NumPy backend stopped inside a batch), the epoch is
+    undone."""
+    total = -(-len(X) // batch_size)
+    try:
+        steps = net._backend.train_epoch(net, X, labels, targets, order, batch_size, eta, lmbda,
+                                         regularization, keep, first, last, n_threads,
+                                         interrupt.flag)
+    except BaseException as exc:
+        steps = getattr(exc, "nnfast_batches_done", None)
+        if steps is None:
+            snapshot.restore(net)
+        else:
+            net.optimizer_steps += steps
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, _guards.TrainingInterrupted):
+            interrupt.handled = True
+            raise _guards.interrupted(epoch, done_before + (steps or 0), total, history,
+                                      rolled_back=steps is None) from None
+        raise
+    net.optimizer_steps += steps
+    if interrupt.requested:
+        interrupt.handled = True
+        raise _guards.interrupted(epoch, done_before + steps, total, history)
+    return steps
+
+
+def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *, n, epochs,
+            batch_size, lmbda, shuffle, monitor, verbose, regularization, schedule, early_stopping,
+            callbacks, n_threads):
+    in_order = np.arange(n, dtype=np.intp)
     every = min((c.every_batches for c in callbacks if c.every_batches), default=None)
     chunk_rows = n if every is None else every * batch_size
     best_accuracy, best_params, since_best = -math.inf, None, 0
@@ -89,15 +135,15 @@ def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda
                 math.isfinite(eta_epoch) and eta_epoch > 0):
             raise ValueError(f"the schedule gave eta = {eta_epoch!r} for epoch {epoch}; it must be a "
                              "positive finite number (or None to stop)")
+        snapshot.take(net)  # the end of the last finished epoch, to go back to if this one diverges
         order = net.rng.permutation(n).astype(np.intp, copy=False) if shuffle else in_order
         keep = net._draw_dropout_masks(n)
         started = time.perf_counter()
         batches = 0
         for first in range(0, n, chunk_rows):
-            steps = net._backend.train_epoch(net, X, labels, targets, order, batch_size, eta_epoch,
-                                             lmbda, regularization, keep, first,
-                                             min(first + chunk_rows, n), n_threads)
-            net.optimizer_steps += steps
+            steps = _train_batches(net, X, labels, targets, order, batch_size, eta_epoch, lmbda,
+                                   regularization, keep, first, min(first + chunk_rows, n),
+                                   n_threads, interrupt, snapshot, epoch, batches, history)
             batches += steps
             if every is not None and first + chunk_rows < n:
                 due = [c for c in callbacks if c.every_batches and batches % c.every_batches == 0]
@@ -105,21 +151,34 @@ def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda
                     stop = True
                     break
         trained = time.perf_counter()
+        if not _guards.state_finite(net):
+            snapshot.restore(net)
+            raise _guards.diverged(epoch, eta_epoch, history, "the weights")
+        if monitor:
+            cost, accuracy = net._evaluate(X, labels, targets, n_threads)
+            train = (cost + penalty(net.weights, lmbda, n, regularization), accuracy)
+        if validation is not None:
+            cost, accuracy = net._evaluate(*validation, n_threads)
+            valid = (cost + penalty(net.weights, lmbda, len(validation[0]), regularization), accuracy)
+        if (monitor and not math.isfinite(train[0])) or (
+                validation is not None and not math.isfinite(valid[0])):
+            snapshot.restore(net)
+            raise _guards.diverged(epoch, eta_epoch, history, "the cost")
         history.epoch.append(epoch)
         history.eta.append(float(eta_epoch))
         history.seconds.append(trained - started)
         if monitor:
-            cost, accuracy = net._evaluate(X, labels, targets, n_threads)
-            history.train_cost.append(cost + penalty(net.weights, lmbda, n, regularization))
-            history.train_accuracy.append(accuracy)
+            history.train_cost.append(train[0])
+            history.train_accuracy.append(train[1])
         if validation is not None:
-            cost, accuracy = net._evaluate(*validation, n_threads)
-            history.validation_cost.append(
-                cost + penalty(net.weights, lmbda, len(validation[0]), regularization))
-            history.validation_accuracy.append(accuracy)
+            history.validation_cost.append(valid[0])
+            history.validation_accuracy.append(valid[1])
         history.eval_seconds.append(time.perf_counter() - trained)
         if verbose:
             print(history.epoch_line(), flush=True)
+        if interrupt.requested:  # Ctrl-C during the evaluation: the epoch is complete
+            interrupt.handled = True
+            raise _guards.interrupted(epoch, batches, batches, history)
         if stop:
             history.stop_reason = "callback"
             break
@@ -138,4 +197,3 @@ def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda
             break
     if best_params is not None:
         net.params[...] = best_params  # early stopping keeps the best epoch's weights
-    return history

@@ -120,11 +120,15 @@ def update_mini_batch(weights, biases, activations, cost, X, Y, eta, lmbda, n,
 
 
 def train_epoch(weights, biases, activations, cost, X, Y, order, batch_size, eta, lmbda, n,
-                regularization="l2", masks=None, optimizer=None, states=None, step0=0, norms=None):
+                regularization="l2", masks=None, optimizer=None, states=None, step0=0, norms=None,
+                stop=None):
     """One epoch (or part of one): the batches are consecutive slices of `order`; the last may be
-    shorter. masks[l] has one row per position in `order`. Returns the number of steps taken."""
+    shorter. masks[l] has one row per position in `order`. Returns the number of steps taken.
+    stop: an optional array; once stop[0] is set (by a signal handler), no further batch starts."""
     step = step0
     for start in range(0, len(order), batch_size):
+        if stop is not None and stop[0]:
+            break
         batch = order[start:start + batch_size]
         batch_masks = None
         if masks is not None:
