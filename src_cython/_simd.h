@@ -56,36 +56,13 @@ typedef ptrdiff_t nnf_idx;
  * columns of accumulators: 16 vector registers below AVX-512, 32 with it). */
 
 /* the default target */
+#define NNF_ISA base
 #define NNF_VB 16
 #define NNF_NT_MR 2
 #define NNF_NT_NR 4
 #define NNF_XN_MR 3
 #define NNF_XN_NV 4
-#define NNF_T double
-#define NNF_UT uint64_t
-#define NNF_IT long long
-#define NNF_NAME(x) NNF_CAT(x, _d_base)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#define NNF_T float
-#define NNF_UT uint32_t
-#define NNF_IT int
-#define NNF_NAME(x) NNF_CAT(x, _s_base)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#undef NNF_VB
-#undef NNF_NT_MR
-#undef NNF_NT_NR
-#undef NNF_XN_MR
-#undef NNF_XN_NV
+#include "_simd_types.h"
 
 #if NNF_X86
 #if defined(__clang__)
@@ -94,36 +71,13 @@ typedef ptrdiff_t nnf_idx;
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
+#define NNF_ISA avx2
 #define NNF_VB 32
 #define NNF_NT_MR 2
 #define NNF_NT_NR 4
 #define NNF_XN_MR 3
 #define NNF_XN_NV 4
-#define NNF_T double
-#define NNF_UT uint64_t
-#define NNF_IT long long
-#define NNF_NAME(x) NNF_CAT(x, _d_avx2)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#define NNF_T float
-#define NNF_UT uint32_t
-#define NNF_IT int
-#define NNF_NAME(x) NNF_CAT(x, _s_avx2)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#undef NNF_VB
-#undef NNF_NT_MR
-#undef NNF_NT_NR
-#undef NNF_XN_MR
-#undef NNF_XN_NV
+#include "_simd_types.h"
 #if defined(__clang__)
 #pragma clang attribute pop
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
@@ -132,36 +86,13 @@ typedef ptrdiff_t nnf_idx;
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #endif
+#define NNF_ISA avx512
 #define NNF_VB 64
 #define NNF_NT_MR 5
 #define NNF_NT_NR 4
 #define NNF_XN_MR 6
 #define NNF_XN_NV 4
-#define NNF_T double
-#define NNF_UT uint64_t
-#define NNF_IT long long
-#define NNF_NAME(x) NNF_CAT(x, _d_avx512)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#define NNF_T float
-#define NNF_UT uint32_t
-#define NNF_IT int
-#define NNF_NAME(x) NNF_CAT(x, _s_avx512)
-#include "_simd_impl.h"
-#include "_gemm_impl.h"
-#undef NNF_T
-#undef NNF_UT
-#undef NNF_IT
-#undef NNF_NAME
-#undef NNF_VB
-#undef NNF_NT_MR
-#undef NNF_NT_NR
-#undef NNF_XN_MR
-#undef NNF_XN_NV
+#include "_simd_types.h"
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
