@@ -141,9 +141,9 @@ def _on_sigint(signum, frame):
 @contextlib.contextmanager
 def deferred_sigint():
     """While training: the first Ctrl-C only asks training to stop at the next mini-batch boundary
-    (the loop raises TrainingInterrupted there, within milliseconds); a second Ctrl-C before that
-    raises KeyboardInterrupt at once (an escape hatch, e.g. from a callback that hangs; a batch
-    running in the NumPy backend is then undone, see training.py).
+    (the loop raises TrainingInterrupted there, typically within tens of milliseconds); a second
+    Ctrl-C before that raises KeyboardInterrupt at once (an escape hatch, e.g. from a callback that
+    hangs; a batch running in the NumPy backend is then undone, see training.py).
 
     Only in the main thread (the only one Python runs signal handlers in) and only while SIGINT has
     Python's default handler; a program with its own SIGINT handler keeps it (the compiled loop

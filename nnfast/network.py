@@ -399,18 +399,13 @@ class Network:
         callbacks = training.as_callbacks(callbacks)
         n_threads = _threads.effective_n_threads(self.n_threads)
         batch_size = min(batch_size, len(X))  # the same batches; keeps it a C integer
-
-        if optimizer != self.optimizer:  # a new optimizer starts with fresh state
-            self.optimizer = optimizer
-            self._reset_optimizer_state()
-        self.lmbda = lmbda
-        self.regularization = regularization
-        with self._blas_threads(n_threads):
+        with self._blas_threads(n_threads):  # (train adopts the optimizer, lmbda, regularization)
             return training.train(self, X, labels, targets, validation, epochs=epochs,
                                   batch_size=batch_size, eta=eta, lmbda=lmbda, shuffle=shuffle,
                                   monitor=monitor, verbose=verbose, regularization=regularization,
-                                  schedule=schedule, early_stopping=early_stopping,
-                                  callbacks=callbacks, n_threads=n_threads)
+                                  optimizer=optimizer, schedule=schedule,
+                                  early_stopping=early_stopping, callbacks=callbacks,
+                                  n_threads=n_threads)
 
     # ------------------------------------------------------------------ saving
     @uses_network()

@@ -70,22 +70,37 @@ def _call(hooks):
 
 
 def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda, shuffle, monitor,
-          verbose, regularization, schedule, early_stopping, callbacks, n_threads):
-    """Run the epochs; returns the History (also left in net.history).
+          verbose, regularization, optimizer, schedule, early_stopping, callbacks, n_threads):
+    """Adopt the optimizer (a new one starts with fresh state), lmbda and regularization, then run
+    the epochs; returns the History (also left in net.history).
 
     Raises TrainingDiverged (NaN/inf in the parameters or the cost after an epoch: the network is
     put back to the end of the last finished epoch) and TrainingInterrupted (Ctrl-C: stops at a
-    mini-batch boundary); see nnfast/_guards.py."""
-    n = len(X)
+    mini-batch boundary); see nnfast/_guards.py. A ValueError or TypeError before the first batch
+    (a schedule's invalid eta for epoch 1) leaves the network as it was before the call."""
+    before = (net.optimizer, net.optimizer_state, net.optimizer_steps, net.lmbda, net.regularization,
+              net.history)
+    if optimizer != net.optimizer:
+        net.optimizer = optimizer
+        net._reset_optimizer_state()
+    net.lmbda, net.regularization = lmbda, regularization
+    steps = net.optimizer_steps
     history = History()
     net.history = history
-    schedule.reset(eta)
-    snapshot = _guards.Snapshot(net)
-    with _guards.deferred_sigint() as interrupt:
-        _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, n=n, epochs=epochs,
-                batch_size=batch_size, lmbda=lmbda, shuffle=shuffle, monitor=monitor,
-                verbose=verbose, regularization=regularization, schedule=schedule,
-                early_stopping=early_stopping, callbacks=callbacks, n_threads=n_threads)
+    try:
+        schedule.reset(eta)
+        snapshot = _guards.Snapshot(net)
+        with _guards.deferred_sigint() as interrupt:
+            _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, n=len(X),
+                    epochs=epochs, batch_size=batch_size, lmbda=lmbda, shuffle=shuffle,
+                    monitor=monitor, verbose=verbose, regularization=regularization,
+                    schedule=schedule, early_stopping=early_stopping, callbacks=callbacks,
+                    n_threads=n_threads)
+    except (ValueError, TypeError):
+        if not history.epoch and net.optimizer_steps == steps:  # refused before any batch
+            (net.optimizer, net.optimizer_state, net.optimizer_steps, net.lmbda, net.regularization,
+             net.history) = before
+        raise
     return history
 
 

@@ -69,6 +69,27 @@ def test_ctrl_c_between_batches_stops_there(backend):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
+class _CtrlCTwice(Callback):
+    every_batches = 1
+
+    def on_batches(self, net, history, epoch, batches_done):
+        if (epoch, batches_done) == (2, 3):
+            os.kill(os.getpid(), signal.SIGINT)  # recorded: training would stop at the boundary
+            os.kill(os.getpid(), signal.SIGINT)  # a second one: KeyboardInterrupt at once
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_second_ctrl_c_interrupts_at_once(backend):
+    X, y = np.random.default_rng(0).random((50, 6)), np.arange(50) % 3
+    net = nnfast.Network([6, 5, 3], backend=backend, seed=4, n_threads=1)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=5, batch_size=5, eta=0.3, callbacks=[_CtrlCTwice()])
+    assert not isinstance(info.value, TrainingInterrupted)  # raised by the handler, in the callback
+    # the callback ran between batches, so the weights are still those of whole batches
+    np.testing.assert_array_equal(net.params, replay(4, backend, X, y, [6, 5, 3], 1, 3, 5, 0.3))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_ctrl_c_outside_fit_is_untouched():
     with pytest.raises(KeyboardInterrupt) as info:
         os.kill(os.getpid(), signal.SIGINT)

@@ -125,3 +125,23 @@ def test_assigned_weights_are_checked_after_conversion_to_the_network_dtype():
     with pytest.raises(ValueError, match="infinite"):
         net.weights = [huge, net.weights[1]]
     np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schedule_refused_at_epoch_1_leaves_the_network_as_it_was(backend):
+    """fit adopted the new optimizer (dropping the old one's state), lmbda, regularization and a
+    new history before the schedule's first eta was checked."""
+    net = nnfast.Network([3, 4, 2], seed=0, backend=backend)
+    net.fit(X, Y, epochs=2, optimizer="adam", lmbda=0.5)
+    history, state = net.history, [s.copy() for s in net.optimizer_state]
+    optimizer, steps, params = net.optimizer, net.optimizer_steps, net.params.copy()
+    with pytest.raises(ValueError, match="schedule gave eta"):
+        net.fit(X, Y, optimizer="sgd", lmbda=0.0, regularization="l1",
+                schedule=lambda epoch, eta0, h: float("nan"))
+    assert net.optimizer is optimizer and net.optimizer_steps == steps
+    assert net.lmbda == 0.5 and net.regularization == "l2" and net.history is history
+    for mine, saved in zip(net.optimizer_state, state):
+        np.testing.assert_array_equal(mine, saved)
+    np.testing.assert_array_equal(net.params, params)
+    net.fit(X, Y, epochs=1, optimizer="adam")  # and Adam continues from its state
+    assert net.optimizer_steps == steps + 1
