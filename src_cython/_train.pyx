@@ -24,6 +24,7 @@ from cython.parallel cimport prange
 
 from _blas cimport gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
 from _elementwise cimport (
+    COST_HINGE,
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
@@ -220,10 +221,13 @@ cdef const double[::1] _bn_hyper(const double[::1] bn_hyper):
 
 
 cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_cols,
-                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels):
-    """X is (n, sizes[0]); targets are either dense (n, sizes[-1]) or labels (n,) in range."""
+                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels, int cost):
+    """X is (n, sizes[0]); targets are either dense (n, sizes[-1]) or labels (n,) in range; the
+    hinge cost has at least 2 output units (its target class indexes a second one)."""
     cdef Py_ssize_t L = sizes.shape[0] - 1, i, n_out = sizes[L]
     cdef Py_ssize_t n_classes = 2 if n_out == 1 else n_out
+    if cost == COST_HINGE and n_out < 2:
+        raise ValueError("the hinge cost needs at least 2 output units")
     if n_rows < 1 or x_cols != sizes[0]:
         raise ValueError(f"X must be (n >= 1, {sizes[0]}), got ({n_rows}, {x_cols})")
     if labels.shape[0] > 0:
@@ -450,15 +454,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                  batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_in = sizes[0], n_out = sizes[L], i, l, start, m
-    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
     if order.shape[0] != n:
         raise ValueError("order must be a permutation of the rows of X")
     if batch_size < 1 or n_train < 1 or n_threads < 1:
         raise ValueError("batch_size, n_train and n_threads must be >= 1")
     if regularization != REG_L2 and regularization != REG_L1:
         raise ValueError(f"unknown regularization code {regularization}")
-    if cost == 3 and n_out < 2:  # COST_HINGE: the target class indexes a second output unit
-        raise ValueError("the hinge cost needs at least 2 output units")
     for i in range(n):
         if order[i] < 0 or order[i] >= n:
             raise ValueError(f"order[{i}] = {order[i]} is not a row of X")
@@ -580,7 +582,7 @@ def gradient(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
     L_obj, offsets_arr = _layout(params.shape[0], sizes, activations, act_params, pieces,
                                  batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj, n = X.shape[0]
-    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
     if grad.shape[0] != params.shape[0] or n_threads < 1:
         raise ValueError("grad must have the length of params; n_threads >= 1")
     cdef Layout net = _make_layout(L, sizes, pieces, offsets_arr, batch_norm, _bn_hyper(bn_hyper),
@@ -769,7 +771,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[::1] sizes, const int[
                                  batch_norm, running.shape[0])
     cdef Py_ssize_t L = L_obj
     cdef Py_ssize_t n = X.shape[0], n_out = sizes[L], start, m, i, j, label
-    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    _check_data(sizes, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
     work_arr, half, piece_size, chunk = _chunk_buffers(
         sizes, pieces, chunk, n, n_threads, np.float32 if floating is float else np.float64)
     if batch_stats and chunk < n:

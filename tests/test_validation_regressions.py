@@ -114,6 +114,20 @@ def test_compiled_train_epoch_refuses_hinge_with_one_output():
     np.testing.assert_array_equal(params, 0)
 
 
+def test_compiled_evaluate_and_gradient_refuse_hinge_with_one_output():
+    from nnfast import _train
+    sizes = np.array([3, 1], dtype=np.intp)
+    common = (np.zeros(4), sizes, np.array([0], dtype=np.intc), np.zeros(1),
+              np.ones(1, dtype=np.intp), np.zeros(1, dtype=np.intp), np.array([1e-5, 0.9]),
+              np.zeros(0), 3, X, np.empty((0, 1)), Y.astype(np.intp))
+    with pytest.raises(ValueError, match="hinge"):
+        _train.evaluate(*common, 4, 1)
+    grad = np.full(4, 7.0)
+    with pytest.raises(ValueError, match="hinge"):
+        _train.gradient(*common, grad, 1)
+    np.testing.assert_array_equal(grad, 7.0)
+
+
 def test_assigned_weights_are_checked_after_conversion_to_the_network_dtype():
     """Found by test_properties: 1e300 is finite in float64 but inf in float32, and assigning it to
     a float32 network's weights was accepted, leaving infinite parameters."""
