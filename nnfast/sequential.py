@@ -175,10 +175,12 @@ class Sequential:
             raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
         shape = tuple(array.shape)
         if len(shape) == 1 + len(self.input_shape) and shape[1:] == self.input_shape:
-            array = array.reshape(shape[0], -1)
+            array = array.reshape(shape[0], self.n_inputs)
         elif not (array.ndim == 2 and shape[1] == self.n_inputs):
             raise ValueError(f"{name} must be (n, {', '.join(map(str, self.input_shape))}) or flat "
-                             f"rows (n, {self.n_inputs}), got shape {shape}")
+                             f"rows (n, {self.n_inputs}), got shape {shape}"
+                             + ("; use X[None] for one example" if len(shape) == len(self.input_shape)
+                                else ""))
         if array.shape[0] == 0:
             raise ValueError(f"{name} is empty (0 rows)")
         array = np.ascontiguousarray(array, dtype=self.dtype)
