@@ -2,15 +2,19 @@
 
     python examples/mnist_conv.py [epochs] [n_threads]
 
+(epochs default to $NNFAST_EXAMPLE_EPOCHS, else 10; n_threads to the OpenMP default.)
+
 Network: Conv2D(20, 5x5, ReLU) -> MaxPool2D(2) -> Conv2D(40, 5x5, ReLU) -> MaxPool2D(2) -> Flatten
 -> Dense(100, ReLU) -> Dropout(0.5) -> Dense(10, softmax), log-likelihood cost, L2 (lmbda 0.1),
 SGD with batch 10 and eta 0.03 (the book's network3 settings), float32, He initialisation.
-The data come from $NNFAST_DATA or /work/shared/data/mnist (nnfast.datasets.load_mnist).
+The data come from $NNFAST_DATA, else ../shared/data/mnist next to the repository
+(nnfast.datasets.load_mnist: the idx files or the book's mnist.pkl.gz).
 """
 
 import os
 import sys
 import time
+from pathlib import Path
 
 import nnfast
 from nnfast import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sequential
@@ -27,9 +31,9 @@ def chapter6_network(seed=0, dtype="float32", n_threads=None, backend="cython", 
 
 
 def main(argv):
-    epochs = int(argv[1]) if len(argv) > 1 else 10
+    epochs = int(argv[1]) if len(argv) > 1 else int(os.environ.get("NNFAST_EXAMPLE_EPOCHS", 10))
     n_threads = int(argv[2]) if len(argv) > 2 else None
-    path = os.environ.get("NNFAST_DATA", "/work/shared/data/mnist")
+    path = os.environ.get("NNFAST_DATA") or Path(__file__).resolve().parents[2] / "shared/data/mnist"
     (X, y), (Xv, yv), (Xt, yt) = load_mnist(path, dtype="float32")
     net = chapter6_network(n_threads=n_threads)
     print(f"nnfast {nnfast.__version__}: {net!r}", flush=True)
