@@ -23,7 +23,12 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+try:
+    import nnfast  # noqa: F401  (installed, or on PYTHONPATH)
+except ImportError:  # run from a source tree built in place
+    sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "examples"))
 from mnist_conv import chapter6_network  # noqa: E402
 
 EPOCH_ROWS = 50_000

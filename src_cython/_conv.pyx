@@ -17,7 +17,7 @@ from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
                            multiply_derivative, output_delta, predicted_class, target_class,
                            target_row_from_label, nnf_isa)
-from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output, conv_gather, row_sums,
+from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output, conv_gather, row_sums, conv_delta,
                         maxpool_forward as _maxpool_forward, maxpool_backward as _maxpool_backward,
                         avgpool_forward as _avgpool_forward, avgpool_backward as _avgpool_backward)
 
@@ -326,7 +326,7 @@ cdef void _backward(const Pass* net, const floating* P, floating* G, floating* b
         elif row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
-            multiply_derivative(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
+            conv_delta(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
             conv_gather(D, Dt, m, row[S_F], row[S_OH] * row[S_OW], n_threads)
             gemm_split(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
                        buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,

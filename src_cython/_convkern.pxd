@@ -10,13 +10,24 @@
 # Output buffers are passed in by the caller; nothing here allocates.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
-from _elementwise cimport activate
+from _elementwise cimport activate, multiply_derivative, ACT_IDENTITY, ACT_RELU
 
 # Below this many output elements a loop over images stays on one thread.
 cdef enum:
     CONV_PARALLEL_MIN = 16384
+
+
+cdef inline void _valid_columns(Py_ssize_t j, Py_ssize_t s, Py_ssize_t pl, Py_ssize_t W,
+                                Py_ssize_t ow, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """OUT [lo, hi): the output columns ox whose input column ox*s + j - pl lies in [0, W)."""
+    lo[0] = 0 if j >= pl else (pl - j + s - 1) // s
+    hi[0] = 0 if W - 1 - j + pl < 0 else min(ow, (W - 1 - j + pl) // s + 1)
+    if lo[0] > ow:
+        lo[0] = ow
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
 
 
 cdef inline void im2col_image(const floating* x, floating* cols, Py_ssize_t col0, Py_ssize_t row_len,
@@ -24,24 +35,30 @@ cdef inline void im2col_image(const floating* x, floating* cols, Py_ssize_t col0
                               Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt, Py_ssize_t pl,
                               Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
     """OUT cols[k, col0 + y*ow + x] for one image x (C, H, W); row_len = m*P (zero in the padding)."""
-    cdef Py_ssize_t k, c, i, j, oy, ox, yy, xx
+    cdef Py_ssize_t k, c, i, j, oy, ox, yy, lo, hi
     cdef floating* dst
     cdef const floating* src
     for k in range(C * kh * kw):
         c = k // (kh * kw)
         i = (k // kw) % kh
         j = k % kw
-        dst = cols + k * row_len + col0
+        _valid_columns(j, s, pl, W, ow, &lo, &hi)
         for oy in range(oh):
+            dst = cols + k * row_len + col0 + oy * ow
             yy = oy * s + i - pt
             if yy < 0 or yy >= H:
-                for ox in range(ow):
-                    dst[oy * ow + ox] = 0
+                memset(dst, 0, ow * sizeof(floating))
                 continue
-            src = x + (c * H + yy) * W
-            for ox in range(ow):
-                xx = ox * s + j - pl
-                dst[oy * ow + ox] = src[xx] if 0 <= xx < W else 0
+            src = x + (c * H + yy) * W + j - pl  # src[ox * s] is input column ox*s + j - pl
+            for ox in range(lo):
+                dst[ox] = 0
+            if s == 1:
+                memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+            else:
+                for ox in range(lo, hi):
+                    dst[ox] = src[ox * s]
+            for ox in range(hi, ow):
+                dst[ox] = 0
 
 
 cdef inline void col2im_image(const floating* cols, floating* dx, Py_ssize_t col0, Py_ssize_t row_len,
@@ -50,7 +67,7 @@ cdef inline void col2im_image(const floating* cols, floating* dx, Py_ssize_t col
                               Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
     """OUT dx (C, H, W) of one image = the sum of its columns' entries back at their pixels, taps
     in (c, i, j) order (the adjoint of im2col_image)."""
-    cdef Py_ssize_t k, c, i, j, oy, ox, yy, xx
+    cdef Py_ssize_t k, c, i, j, oy, ox, yy, lo, hi
     cdef const floating* src
     cdef floating* dst
     memset(dx, 0, C * H * W * sizeof(floating))
@@ -58,16 +75,19 @@ cdef inline void col2im_image(const floating* cols, floating* dx, Py_ssize_t col
         c = k // (kh * kw)
         i = (k // kw) % kh
         j = k % kw
-        src = cols + k * row_len + col0
+        _valid_columns(j, s, pl, W, ow, &lo, &hi)
         for oy in range(oh):
             yy = oy * s + i - pt
             if yy < 0 or yy >= H:
                 continue
-            dst = dx + (c * H + yy) * W
-            for ox in range(ow):
-                xx = ox * s + j - pl
-                if 0 <= xx < W:
-                    dst[xx] = dst[xx] + src[oy * ow + ox]
+            src = cols + k * row_len + col0 + oy * ow
+            dst = dx + (c * H + yy) * W + j - pl  # dst[ox * s] is input column ox*s + j - pl
+            if s == 1:
+                for ox in range(lo, hi):
+                    dst[ox] = dst[ox] + src[ox]
+            else:
+                for ox in range(lo, hi):
+                    dst[ox * s] = dst[ox * s] + src[ox]
 
 
 cdef inline void im2col(const floating* X, floating* cols, Py_ssize_t m, Py_ssize_t C, Py_ssize_t H,
@@ -97,13 +117,23 @@ cdef inline void conv_output(const floating* Zt, floating* out, const floating* 
     cdef Py_ssize_t img, f, p
     cdef const floating* src
     cdef floating* dst
+    cdef floating b, value
     for img in prange(m, schedule="static", num_threads=n_threads,
                       use_threads_if=n_threads > 1 and m * F * P >= CONV_PARALLEL_MIN):
         for f in range(F):
             src = Zt + f * m * P + img * P
             dst = out + (img * F + f) * P
-            for p in range(P):
-                dst[p] = activate(src[p] + bias[f], act, param)
+            b = bias[f]
+            if act == ACT_RELU:  # the common case, as a loop the compiler can vectorize
+                for p in range(P):
+                    value = src[p] + b
+                    dst[p] = value if value > 0 else 0
+            elif act == ACT_IDENTITY:
+                for p in range(P):
+                    dst[p] = src[p] + b
+            else:
+                for p in range(P):
+                    dst[p] = activate(src[p] + b, act, param)
 
 
 cdef inline void conv_gather(const floating* D, floating* Dt, Py_ssize_t m, Py_ssize_t F,
@@ -117,16 +147,45 @@ cdef inline void conv_gather(const floating* D, floating* Dt, Py_ssize_t m, Py_s
                 Dt[f * m * P + img * P + p] = D[(img * F + f) * P + p]
 
 
+cdef enum:
+    SUM_LANES = 8
+
+
 cdef inline void row_sums(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
                           floating* out) noexcept nogil:
-    """OUT out (rows,) = the sum of each row of A (rows, cols), left to right."""
-    cdef Py_ssize_t r, j
+    """OUT out (rows,) = the sum of each row of A (rows, cols): 8 interleaved partial sums (element
+    j goes to lane j % 8), then the lanes added in order; a fixed order, and 8 independent chains
+    instead of one long dependent one."""
+    cdef Py_ssize_t r, j, lane, full
+    cdef floating lanes[SUM_LANES]
     cdef floating total
+    cdef const floating* row
+    full = cols - cols % SUM_LANES
     for r in range(rows):
+        row = A + r * cols
+        for lane in range(SUM_LANES):
+            lanes[lane] = 0
+        for j in range(full // SUM_LANES):
+            for lane in range(SUM_LANES):
+                lanes[lane] = lanes[lane] + row[j * SUM_LANES + lane]
+        for j in range(full, cols):
+            lanes[j - full] = lanes[j - full] + row[j]
         total = 0
-        for j in range(cols):
-            total = total + A[r * cols + j]
+        for lane in range(SUM_LANES):
+            total = total + lanes[lane]
         out[r] = total
+
+
+cdef inline void conv_delta(floating* D, const floating* A, Py_ssize_t m, Py_ssize_t n, int act,
+                            floating param, int n_threads) noexcept nogil:
+    """IN/OUT D (m, n) <- D * sigma'(z) from the outputs A: ReLU as D * (A > 0) in one flat loop
+    (the same numbers as _elementwise's multiply_derivative, which does every other activation)."""
+    cdef Py_ssize_t i
+    if act == ACT_RELU:
+        for i in range(m * n):
+            D[i] = D[i] * (<floating>1 if A[i] > 0 else <floating>0)
+    else:
+        multiply_derivative(D, A, m, n, act, param, n_threads)
 
 
 cdef inline void maxpool_forward(const floating* X, floating* Y, Py_ssize_t* argmax, Py_ssize_t m,
