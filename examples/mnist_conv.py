@@ -2,7 +2,8 @@
 
     python examples/mnist_conv.py [epochs] [n_threads]
 
-(epochs default to $NNFAST_EXAMPLE_EPOCHS, else 10; n_threads to the OpenMP default.)
+(epochs default to $NNFAST_EXAMPLE_EPOCHS, else 10; n_threads to 1: more threads help only on an
+idle machine, see the README's "Convolutional networks" on shared machines.)
 
 Network: Conv2D(20, 5x5, ReLU) -> MaxPool2D(2) -> Conv2D(40, 5x5, ReLU) -> MaxPool2D(2) -> Flatten
 -> Dense(100, ReLU) -> Dropout(0.5) -> Dense(10, softmax), log-likelihood cost, L2 (lmbda 0.1),
@@ -32,7 +33,7 @@ def chapter6_network(seed=0, dtype="float32", n_threads=None, backend="cython", 
 
 def main(argv):
     epochs = int(argv[1]) if len(argv) > 1 else int(os.environ.get("NNFAST_EXAMPLE_EPOCHS", 10))
-    n_threads = int(argv[2]) if len(argv) > 2 else None
+    n_threads = int(argv[2]) if len(argv) > 2 else 1
     path = os.environ.get("NNFAST_DATA") or Path(__file__).resolve().parents[2] / "shared/data/mnist"
     (X, y), (Xv, yv), (Xt, yt) = load_mnist(path, dtype="float32")
     net = chapter6_network(n_threads=n_threads)
