@@ -240,3 +240,28 @@ def test_small_conv_net_learns_mnist(mnist_dir):
                      dtype="float32", seed=0)
     net.fit(X[:3000].reshape(-1, 1, 28, 28), y[:3000], epochs=2, batch_size=10, eta=0.05)
     assert net.accuracy(Xt[:2000], yt[:2000]) > 0.85  # chance is 0.1
+
+
+def test_target_rows_train_like_labels():
+    shape = (2, 11, 10)
+    X, y = _images(20, shape, 3, seed=4)
+    nets = [Sequential(_chapter6_small(), shape, seed=3) for _ in range(2)]
+    nets[0].fit(X, y, epochs=2, batch_size=6, eta=0.05, lmbda=1.0)
+    nets[1].fit(X, np.eye(3)[y], epochs=2, batch_size=6, eta=0.05, lmbda=1.0)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    assert nets[0].cost(X, y) == nets[1].cost(X, np.eye(3)[y])
+
+
+def test_bench_conv_script_runs(capsys):
+    """benches/bench_conv.py on a handful of rows prints its table (PyTorch only when importable)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benches" / "bench_conv.py"
+    spec = importlib.util.spec_from_file_location("bench_conv", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--rows", "30", "--reference-rows", "10", "--repeats", "1", "--batch-sizes", "10"])
+    out = capsys.readouterr().out
+    assert "nnfast compiled" in out and "nnfast numpy ref" in out and "FLOP bound" in out
+    assert bench.layer_flops(1) == 2 * 576_000 + 3 * 2_560_000 + 3 * 128_000 + 3 * 2_000
