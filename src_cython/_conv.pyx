@@ -383,6 +383,50 @@ cdef void _gather(floating* A0, floating* T, const floating* X, const floating* 
             memcpy(T + i * n_out, targets + rows[i] * n_out, n_out * sizeof(floating))
 
 
+cdef enum:
+    # A batch goes through forward and backward in slices of rows whose largest im2col matrix takes
+    # about this many bytes, so that it stays in cache between im2col, the GEMMs and col2im (the
+    # chapter-6 network at batch 64 ran about 2x slower in one slice of 64 than in slices of 16).
+    SLICE_BYTES = 2097152
+    SLICE_MIN_ROWS = 4
+
+
+cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
+    """Rows per forward/backward pass: from the layers and the dtype only (never the thread count);
+    unlimited without convolutions."""
+    cdef Py_ssize_t l, widest = 0
+    for l in range(spec.shape[0]):
+        if spec[l, S_KIND] == KIND_CONV:
+            widest = max(widest, spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * spec[l, S_OH]
+                         * spec[l, S_OW])
+    if widest == 0:
+        return 1 << 30
+    return max(<Py_ssize_t>SLICE_MIN_ROWS, SLICE_BYTES // (widest * itemsize))
+
+
+cdef void _batch_gradient(Pass* net, const floating* P, floating* G, floating* G2, Py_ssize_t n_params,
+                          floating* buf, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
+                          const floating* X, const floating* T0, const Py_ssize_t* lab,
+                          const Py_ssize_t* rows, Py_ssize_t m, const unsigned char* keep,
+                          Py_ssize_t slice_rows, Py_ssize_t n_in, Py_ssize_t n_out,
+                          int n_threads) noexcept nogil:
+    """OUT G: the summed gradient of the m given rows (keep: their rows of the dropout mask, or
+    NULL), slice by slice of slice_rows rows; each later slice's gradient (in G2) is added to G in
+    slice order."""
+    cdef Py_ssize_t sub = 0, mm, i
+    while sub < m:
+        mm = min(slice_rows, m - sub)
+        _gather(buf + net.out_off[0], buf + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
+                n_out)
+        net.keep = keep + sub * net.keep_stride if keep != NULL else NULL
+        _forward(net, P, buf, zt_off, z_off, mm, False, n_threads)
+        _backward(net, P, G if sub == 0 else G2, buf, zt_off, buf + t_off, mm, n_threads)
+        if sub > 0:
+            for i in range(n_params):
+                G[i] = G[i] + G2[i]
+        sub += mm
+
+
 def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params):
     """Refuse a layer table whose shapes do not chain, whose geometry is impossible or whose
     parameters fall outside `params` (n_params values)."""
@@ -469,13 +513,16 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
                 * spec[i, S_OW] <= keep.shape[1]):
             raise ValueError("a dropout layer's mask columns fall outside keep")
     dtype = np.asarray(params).dtype
-    cdef _Work work = _Work(spec, min(batch_size, n_order), True, dtype)
+    cdef Py_ssize_t slice_rows = min(batch_size, n_order, _slice_rows(spec, dtype.itemsize))
+    cdef _Work work = _Work(spec, slice_rows, True, dtype)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
     grad_arr = np.zeros(params.shape[0], dtype=dtype)
+    grad2_arr = np.zeros(params.shape[0] if slice_rows < batch_size else 1, dtype=dtype)
     cdef floating[::1] grad = grad_arr
+    cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
@@ -485,11 +532,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
         start = 0
         while start < n_order:
             m = min(batch_size, n_order - start)
-            _gather(buf + net.out_off[0], buf + work.t_off, &X[0, 0], T0, lab, lab != NULL,
-                    &order[start], m, n_in, n_out)
-            net.keep = &keep[start, 0] if use_keep else NULL
-            _forward(&net, &params[0], buf, work.zt_off, work.z_off, m, False, n_threads)
-            _backward(&net, &params[0], &grad[0], buf, work.zt_off, buf + work.t_off, m, n_threads)
+            _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf,
+                            work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab, &order[start],
+                            m, &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out,
+                            n_threads)
             _sgd_step(&net, &params[0], &grad[0], eta, lmbda, n_train, m)
             steps += 1
             start += m
@@ -506,23 +552,24 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     check_spec(spec, fparams, params.shape[0])
     _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
     _check_shape(grad, (params.shape[0],), "grad")
-    cdef _Work work = _Work(spec, n, True, np.asarray(params).dtype)
+    dtype = np.asarray(params).dtype
+    cdef Py_ssize_t slice_rows = min(n, _slice_rows(spec, dtype.itemsize))
+    cdef _Work work = _Work(spec, slice_rows, True, dtype)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
     rows_arr = np.arange(n, dtype=np.intp)
+    grad2_arr = np.zeros(params.shape[0], dtype=dtype)
     cdef const Py_ssize_t[::1] rows = rows_arr
+    cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    grad[:] = 0
     with nogil:
-        _gather(buf + net.out_off[0], buf + work.t_off, &X[0, 0], T0, lab, lab != NULL, &rows[0],
-                n, X.shape[1], spec[L - 1, S_F])
-        _forward(&net, &params[0], buf, work.zt_off, work.z_off, n, False, n_threads)
-        _backward(&net, &params[0], &grad[0], buf, work.zt_off, buf + work.t_off, n, n_threads)
-
+        _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf, work.zt_off,
+                        work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], n, NULL, slice_rows,
+                        X.shape[1], spec[L - 1, S_F], n_threads)
 
 def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
@@ -539,7 +586,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
         raise ValueError("chunk must be >= 1")
     if out is not None:
         _check_shape(out, (n, n_out), "out")
-    chunk = min(chunk, n)
+    chunk = min(chunk, n, _slice_rows(spec, np.asarray(params).dtype.itemsize))
     cdef _Work work = _Work(spec, chunk, False, np.asarray(params).dtype)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
