@@ -267,3 +267,23 @@ cdef inline void avgpool_backward(const floating* dY, floating* dX, Py_ssize_t m
                     for i in range(size):
                         for j in range(size):
                             dx[(c * H + oy * size + i) * W + ox * size + j] = share
+
+
+# ---------------------------------------------------------------- checks (with the GIL)
+
+cdef inline int check_geometry(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt, Py_ssize_t pl,
+                               Py_ssize_t oh, Py_ssize_t ow) except -1:
+    """Refuse a convolution geometry the kernels cannot run (their reads are bounds-checked, but
+    the buffers are sized from these numbers)."""
+    if min(C, H, W, kh, kw, s, oh, ow) < 1 or pt < 0 or pl < 0 or pt >= kh or pl >= kw:
+        raise ValueError("convolution geometry: sizes, kernel, stride and output must be >= 1 and "
+                         "the padding in [0, kernel)")
+    return 0
+
+
+cdef inline int check_pool(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size) except -1:
+    """Refuse a pooling window that does not fit the image."""
+    if min(C, H, W, size) < 1 or size > H or size > W:
+        raise ValueError("pooling: sizes must be >= 1 and the window no larger than the image")
+    return 0

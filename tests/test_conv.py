@@ -1,4 +1,4 @@
-"""The compiled convolution and pooling kernels (nnfast._conv's twins) against the NumPy reference
+"""The compiled convolution and pooling kernels (their twins in nnfast._convtwins) against the NumPy reference
 (nnfast/reference/conv.py), and hand-worked tiny cases of the reference itself."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from nnfast import AvgPool2D, Conv2D, MaxPool2D
 from nnfast.reference import conv as ref
 
-_conv = pytest.importorskip("nnfast._conv")
+_conv = pytest.importorskip("nnfast._convtwins")
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 DTYPES = [np.float64, np.float32]
