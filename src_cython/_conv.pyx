@@ -12,6 +12,7 @@ import numpy as np
 
 from cython cimport floating
 from libc.string cimport memcpy
+from cython.parallel cimport prange
 
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
@@ -72,8 +73,10 @@ cdef class _Work:
     cdef object buffer, indices
     cdef object offsets  # (4, L + 1): outputs, gradients, cols, argmax
     cdef Py_ssize_t zt_off, z_off, t_off
+    cdef Py_ssize_t stride, istride  # elements per copy (`copies` independent copies, for slices)
 
-    def __init__(self, const Py_ssize_t[:, ::1] spec, Py_ssize_t m, bint training, dtype):
+    def __init__(self, const Py_ssize_t[:, ::1] spec, Py_ssize_t m, bint training, dtype,
+                 Py_ssize_t copies=1):
         cdef Py_ssize_t L = spec.shape[0], l, pos = 0, ipos = 0, n_out, zt = 1
         offsets = np.zeros((4, L + 1), dtype=np.intp)
         offsets[0, 0] = pos
@@ -94,8 +97,10 @@ cdef class _Work:
                 ipos += m * n_out
         n_out = spec[L - 1, S_F]
         self.zt_off, self.z_off, self.t_off = pos, pos + zt, pos + zt + m * n_out
-        self.buffer = np.zeros(pos + zt + 2 * m * n_out, dtype=dtype)
-        self.indices = np.zeros(max(ipos, 1), dtype=np.intp)
+        self.stride = (pos + zt + 2 * m * n_out + 15) // 16 * 16  # copies start 64-byte apart
+        self.istride = max(ipos, 1)
+        self.buffer = np.zeros(copies * self.stride, dtype=dtype)
+        self.indices = np.zeros(copies * self.istride, dtype=np.intp)
         self.offsets = offsets
 
 
@@ -275,6 +280,7 @@ cdef enum:
     # chapter-6 network at batch 64 ran about 2x slower in one slice of 64 than in slices of 16).
     SLICE_BYTES = 2097152
     SLICE_MIN_ROWS = 4
+    MAX_COPIES = 16  # slices of one batch that may run in parallel (each with its own buffers)
 
 
 cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
@@ -290,27 +296,56 @@ cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
     return max(<Py_ssize_t>SLICE_MIN_ROWS, SLICE_BYTES // (widest * itemsize))
 
 
-cdef void _batch_gradient(Pass* net, const floating* P, floating* G, floating* G2, Py_ssize_t n_params,
-                          floating* buf, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
+cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, floating* Gs,
+                          Py_ssize_t n_params, floating* buf, Py_ssize_t stride, Py_ssize_t istride,
+                          Py_ssize_t copies, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
                           const floating* X, const floating* T0, const Py_ssize_t* lab,
                           const Py_ssize_t* rows, Py_ssize_t m, const unsigned char* keep,
                           Py_ssize_t slice_rows, Py_ssize_t n_in, Py_ssize_t n_out,
                           int n_threads) noexcept nogil:
     """OUT G: the summed gradient of the m given rows (keep: their rows of the dropout mask, or
-    NULL), slice by slice of slice_rows rows; each later slice's gradient (in G2) is added to G in
-    slice order."""
-    cdef Py_ssize_t sub = 0, mm, i
-    while sub < m:
-        mm = min(slice_rows, m - sub)
-        _gather(buf + net.out_off[0], buf + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
-                n_out)
-        net.keep = keep + sub * net.keep_stride if keep != NULL else NULL
-        _forward(net, P, buf, zt_off, z_off, mm, False, n_threads)
-        _backward(net, P, G if sub == 0 else G2, buf, zt_off, buf + t_off, mm, n_threads)
-        if sub > 0:
+    NULL), in slices k = 0, 1, ... of slice_rows rows: slice 0's gradient in G, slice k's in
+    Gs + (k-1) n_params (Gs + 0 only, reused, when one slice runs after the other), then added to G
+    in slice order: the same additions, so the same bits, either way.
+
+    With n_threads > 1 and 2 .. `copies` slices, the slices run in one parallel loop, each on its
+    own copy of the buffers (stride / istride elements apart) with its inner loops on one thread;
+    otherwise one after the other on copy 0, with the inner loops parallel."""
+    cdef Py_ssize_t n_slices = (m + slice_rows - 1) // slice_rows, k, sub, mm, i
+    cdef bint across = n_threads > 1 and 1 < n_slices <= copies
+    cdef Pass local
+    cdef floating* b
+    cdef floating* Gk
+    if across:
+        for k in prange(n_slices, schedule="static", num_threads=n_threads):
+            sub = k * slice_rows
+            mm = min(slice_rows, m - sub)
+            local = net[0]
+            local.argbuf = net.argbuf + k * istride
+            local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
+            b = buf + k * stride
+            Gk = G if k == 0 else Gs + (k - 1) * n_params
+            _gather(b + local.out_off[0], b + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
+                    n_out)
+            _forward(&local, P, b, zt_off, z_off, mm, False, 1)
+            _backward(&local, P, Gk, b, zt_off, b + t_off, mm, 1)
+        for k in range(1, n_slices):
+            Gk = Gs + (k - 1) * n_params
             for i in range(n_params):
-                G[i] = G[i] + G2[i]
-        sub += mm
+                G[i] = G[i] + Gk[i]
+        return
+    local = net[0]
+    for k in range(n_slices):
+        sub = k * slice_rows
+        mm = min(slice_rows, m - sub)
+        local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
+        _gather(buf + local.out_off[0], buf + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
+                n_out)
+        _forward(&local, P, buf, zt_off, z_off, mm, False, n_threads)
+        _backward(&local, P, G if k == 0 else Gs, buf, zt_off, buf + t_off, mm, n_threads)
+        if k > 0:
+            for i in range(n_params):
+                G[i] = G[i] + Gs[i]
 
 
 def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params):
@@ -399,14 +434,19 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
                 * spec[i, S_OW] <= keep.shape[1]):
             raise ValueError("a dropout layer's mask columns fall outside keep")
     dtype = np.asarray(params).dtype
-    cdef Py_ssize_t slice_rows = min(batch_size, n_order, _slice_rows(spec, dtype.itemsize))
-    cdef _Work work = _Work(spec, slice_rows, True, dtype)
+    cdef Py_ssize_t batch = min(batch_size, n_order)
+    cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, dtype.itemsize))
+    if batch >= 2 * SLICE_MIN_ROWS:  # at least two slices, so that two threads share every batch
+        slice_rows = min(slice_rows, (batch + 1) // 2)
+    cdef Py_ssize_t slices = (batch + slice_rows - 1) // slice_rows
+    cdef Py_ssize_t copies = min(slices, <Py_ssize_t>MAX_COPIES) if n_threads > 1 else 1
+    cdef _Work work = _Work(spec, slice_rows, True, dtype, copies)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
     grad_arr = np.zeros(params.shape[0], dtype=dtype)
-    grad2_arr = np.zeros(params.shape[0] if slice_rows < batch_size else 1, dtype=dtype)
+    grad2_arr = np.zeros(max(copies - 1, 1) * params.shape[0] if slices > 1 else 1, dtype=dtype)
     cdef floating[::1] grad = grad_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
@@ -419,8 +459,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
         while start < n_order:
             m = min(batch_size, n_order - start)
             _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf,
-                            work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab, &order[start],
-                            m, &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out,
+                            work.stride, work.istride, copies, work.zt_off, work.z_off, work.t_off,
+                            &X[0, 0], T0, lab, &order[start], m,
+                            &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out,
                             n_threads)
             _sgd_step(&net, &params[0], &grad[0], eta, lmbda, n_train, m)
             steps += 1
@@ -453,8 +494,8 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
     with nogil:
-        _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf, work.zt_off,
-                        work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], n, NULL, slice_rows,
+        _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf, work.stride,
+                        work.istride, 1, work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], n, NULL, slice_rows,
                         X.shape[1], spec[L - 1, S_F], n_threads)
 
 def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
