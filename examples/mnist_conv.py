@@ -2,8 +2,8 @@
 
     python examples/mnist_conv.py [epochs] [n_threads]
 
-(epochs default to $NNFAST_EXAMPLE_EPOCHS, else 10; n_threads to 1: more threads help only on an
-idle machine, see the README's "Convolutional networks" on shared machines.)
+(epochs default to $NNFAST_EXAMPLE_EPOCHS, else 10; n_threads to 1, as in the run recorded in
+BENCHMARKS.md; 2 threads make an epoch about 1.8x faster on an idle 2-core machine.)
 
 Network: Conv2D(20, 5x5, ReLU) -> MaxPool2D(2) -> Conv2D(40, 5x5, ReLU) -> MaxPool2D(2) -> Flatten
 -> Dense(100, ReLU) -> Dropout(0.5) -> Dense(10, softmax), log-likelihood cost, L2 (lmbda 0.1),

@@ -49,11 +49,10 @@ class Sequential:
         All randomness: initial weights, each epoch's permutation, then its dropout masks.
     n_threads : None or int
         Threads of the compiled loops (None: the OpenMP default, -1: all, k > 0: k). Results do
-        not depend on it: BLAS runs on one thread per call and every parallel loop writes disjoint
-        parts. The default is 1, unlike `Network`'s: every batch runs a few dozen short parallel
-        loops, which gain about 15-20% on an idle machine but can be 5-20x slower when another
-        process competes for the cores (libgomp's threads spin at each loop's barrier while a
-        partner is descheduled). Ask for more threads on a machine you have to yourself.
+        not depend on it: a batch is cut in slices fixed by its size, the layers and the dtype;
+        with several threads the slices run in parallel, each on its own buffers, and their
+        gradients are added in slice order; evaluation runs its chunks in parallel and sums the
+        costs in row order; BLAS runs on one thread per call.
 
     Attributes
     ----------
@@ -65,7 +64,7 @@ class Sequential:
     """
 
     def __init__(self, layers, input_shape, cost="log_likelihood", init="scaled_normal",
-                 dtype="float64", backend="cython", seed=None, n_threads=1):
+                 dtype="float64", backend="cython", seed=None, n_threads=None):
         self.layers = list(layers)
         if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
             raise TypeError("layers must be a non-empty list of nnfast.layers objects")

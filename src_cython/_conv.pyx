@@ -12,7 +12,7 @@ import numpy as np
 
 from cython cimport floating
 from libc.string cimport memcpy
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
@@ -498,13 +498,34 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
                         work.istride, 1, work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], n, NULL, slice_rows,
                         X.shape[1], spec[L - 1, S_F], n_threads)
 
+cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* buf, Py_ssize_t zt_off,
+                          Py_ssize_t z_off, Py_ssize_t t_off, const floating* X, const floating* T0,
+                          const Py_ssize_t* lab, const Py_ssize_t* rows, Py_ssize_t start,
+                          Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out, floating* out,
+                          double* costs, unsigned char* hits, int n_threads) noexcept nogil:
+    """OUT costs, hits (and out, unless NULL) of rows start .. start + m - 1."""
+    cdef Py_ssize_t i, truth
+    cdef floating* A = buf + net.out_off[net.L]
+    cdef floating* T = buf + t_off
+    _gather(buf + net.out_off[0], T, X, T0, lab, lab != NULL, rows + start, m, n_in, n_out)
+    _forward(net, P, buf, zt_off, z_off, m, True, n_threads)
+    if out != NULL:
+        memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
+    for i in range(m):
+        costs[start + i] = cost_row(buf + z_off + i * n_out, A + i * n_out, T + i * n_out, n_out,
+                                    net.cost)
+        truth = lab[start + i] if lab != NULL else target_class(T + i * n_out, n_out)
+        hits[start + i] = predicted_class(A + i * n_out, n_out) == truth
+
+
 def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
              int n_threads, floating[:, ::1] out=None):
     """(summed cost, rows classified correctly) over the rows of X, `chunk` rows per pass;
-    with `out` (n, outputs), also the outputs."""
-    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], start, m, i, correct = 0, truth
+    with `out` (n, outputs), also the outputs. With n_threads > 1 the chunks run in one parallel
+    loop (a copy of the buffers per thread); the costs are summed in row order either way."""
+    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], k, i, t, correct = 0
     cdef Py_ssize_t n_out = spec[L - 1, S_F], n_in = X.shape[1]
     cdef double total = 0
     check_spec(spec, fparams, params.shape[0])
@@ -514,34 +535,39 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     if out is not None:
         _check_shape(out, (n, n_out), "out")
     chunk = min(chunk, n, _slice_rows(spec, np.asarray(params).dtype.itemsize))
-    cdef _Work work = _Work(spec, chunk, False, np.asarray(params).dtype)
+    cdef Py_ssize_t n_chunks = (n + chunk - 1) // chunk
+    cdef Py_ssize_t copies = min(n_threads, n_chunks) if n_threads > 1 else 1
+    cdef _Work work = _Work(spec, chunk, False, np.asarray(params).dtype, copies)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
+    cdef Pass local
     rows_arr = np.arange(n, dtype=np.intp)
+    costs_arr = np.empty(n, dtype=np.float64)
+    hits_arr = np.empty(n, dtype=np.uint8)
     cdef const Py_ssize_t[::1] rows = rows_arr
+    cdef double[::1] costs = costs_arr
+    cdef unsigned char[::1] hits = hits_arr
     cdef floating* buf = &buffer[0]
-    cdef floating* A
-    cdef floating* T = buf + work.t_off
+    cdef floating* O = &out[0, 0] if out is not None else NULL
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    cdef bint keep_out = out is not None
     with nogil:
-        start = 0
-        while start < n:
-            m = min(chunk, n - start)
-            _gather(buf + net.out_off[0], T, &X[0, 0], T0, lab, lab != NULL, &rows[start], m,
-                    n_in, n_out)
-            _forward(&net, &params[0], buf, work.zt_off, work.z_off, m, True, n_threads)
-            A = buf + net.out_off[L]
-            if keep_out:
-                memcpy(&out[start, 0], A, m * n_out * sizeof(floating))
-            for i in range(m):
-                total += cost_row(buf + work.z_off + i * n_out, A + i * n_out, T + i * n_out,
-                                  n_out, cost)
-                truth = lab[start + i] if lab != NULL else target_class(T + i * n_out, n_out)
-                if predicted_class(A + i * n_out, n_out) == truth:
-                    correct += 1
-            start += m
+        if copies > 1:
+            for k in prange(n_chunks, schedule="static", num_threads=copies):
+                t = threadid()
+                local = net
+                local.argbuf = net.argbuf + t * work.istride
+                _evaluate_chunk(&local, &params[0], buf + t * work.stride, work.zt_off, work.z_off,
+                                work.t_off, &X[0, 0], T0, lab, &rows[0], k * chunk,
+                                min(chunk, n - k * chunk), n_in, n_out, O, &costs[0], &hits[0], 1)
+        else:
+            for k in range(n_chunks):
+                _evaluate_chunk(&net, &params[0], buf, work.zt_off, work.z_off, work.t_off,
+                                &X[0, 0], T0, lab, &rows[0], k * chunk, min(chunk, n - k * chunk),
+                                n_in, n_out, O, &costs[0], &hits[0], n_threads)
+        for i in range(n):
+            total += costs[i]
+            correct += hits[i]
     return total, correct

@@ -209,7 +209,8 @@ def test_compiled_entry_points_check_the_layer_table():
 # ---------------------------------------------------------------- determinism
 
 def test_same_seed_same_weights_for_one_and_two_threads():
-    """Large enough that the image loops run in parallel and a GEMM is split in blocks."""
+    """Batches of 64 run as 3 slices (2 threads: in parallel); evaluation runs its chunks in
+    parallel; the same bits either way."""
     shape = (8, 14, 14)
     X, y = _images(96, shape, 4, seed=5)
 
@@ -222,10 +223,11 @@ def test_same_seed_same_weights_for_one_and_two_threads():
     for n_threads in (1, 2, 2):
         net = Sequential(layers(), shape, seed=11, n_threads=n_threads)
         net.fit(X, y, epochs=2, batch_size=64, eta=0.05, lmbda=0.5)
-        results.append((net.params.copy(), net.feedforward(X)))
-    for params, outputs in results[1:]:
+        results.append((net.params.copy(), net.feedforward(X), net.cost(X, y), net.accuracy(X, y)))
+    for params, outputs, cost, accuracy in results[1:]:
         np.testing.assert_array_equal(params, results[0][0])
         np.testing.assert_array_equal(outputs, results[0][1])
+        assert (cost, accuracy) == results[0][2:]
 
 
 # ---------------------------------------------------------------- MNIST
