@@ -279,3 +279,22 @@ def test_batches_cut_in_slices_still_equal_the_reference():
     for net in (ref, comp):  # batches of 440 (3 slices) and 10
         net.fit(X, y, epochs=3, batch_size=440, eta=0.1, lmbda=1.0)
     assert np.abs(ref.params - comp.params).max() <= 1e-10 * np.abs(ref.params).max()
+
+
+def test_many_slices_run_one_after_the_other_with_the_same_bits():
+    """Large images make the slices 4 rows long; a batch of 72 is then 18 slices, more than run in
+    parallel (16), so they run in turn with each kernel's loop over images parallel instead."""
+    shape = (4, 45, 45)
+    X, y = _images(80, shape, 2, seed=8)
+
+    def layers():
+        return [Conv2D(2, 3, activation="tanh"), MaxPool2D(3), Flatten(), Dense(2, "softmax")]
+
+    nets = [Sequential(layers(), shape, seed=4, n_threads=t) for t in (1, 2)]
+    for net in nets:
+        net.fit(X, y, epochs=1, batch_size=72, eta=0.1, lmbda=0.5)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    assert nets[0].cost(X, y) == nets[1].cost(X, y)
+    ref = Sequential(layers(), shape, seed=4, backend="numpy")
+    ref.fit(X, y, epochs=1, batch_size=72, eta=0.1, lmbda=0.5)
+    assert np.abs(ref.params - nets[0].params).max() <= 1e-10 * np.abs(ref.params).max()
