@@ -20,7 +20,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = "src_cython"
-MODULES = ["_kernels", "_train"]  # nnfast._kernels, nnfast._train; the .pxd headers are shared inline code
+MODULES = ["_kernels", "_train", "_conv", "_convtwins"]  # nnfast._kernels, ._train, ._conv, ._convtwins; the .pxd headers are shared inline code
 
 DEBUG = os.environ.get("NNFAST_CYTHON_DEBUG", "0") == "1"
 DIRECTIVES = {

@@ -26,6 +26,7 @@ EXPECTED = {
                       r"^test accuracy: 0\.[89]\d+$",
                       r"^saved and loaded back: same test accuracy (0\.\d+)$"],
     "mnist_book.py": [r"^Epoch 0: (\d+) / 10000$", r"^Accuracy on evaluation data: (\d+) / 10000$"],
+    "mnist_conv.py": [r"^epoch +1 +train +[\d.]+s +validation 0\.9[5-9]\d+ +test 0\.9[5-9]\d+ "],
     "compare_backends.py": [r"^cython: .* test accuracy (0\.\d+)\nnumpy : .* test accuracy \1$",
                             r"largest parameter difference after 1 epoch\(s\): .*\(relative (\S+)\)"],
     "float32_threads.py": [r"^float64: parameters bit for bit identical across \[.*\] threads: True$",
@@ -54,9 +55,9 @@ def test_example_runs(example, tmp_path):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # Never download in a test: an unreachable mirror makes a missing file an immediate error.
     env["NNFAST_MNIST_MIRRORS"] = f"http://127.0.0.1:{_closed_port()}/"
-    if example.name == "mnist_book.py":
+    if example.name in ("mnist_book.py", "mnist_conv.py"):
         if not all((MNIST_DIR / name).is_file() for name in MNIST_NAMES):
-            pytest.skip(f"mnist_book.py needs the real MNIST idx files, not found in {MNIST_DIR}")
+            pytest.skip(f"{example.name} needs the real MNIST idx files, not found in {MNIST_DIR}")
         env["NNFAST_DATA"] = str(MNIST_DIR)
     done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)

@@ -1,0 +1,238 @@
+"""Layer specifications for `nnfast.Sequential`: what each layer computes and the shapes it maps.
+
+A layer spec holds its hyper-parameters only; `Sequential` calls ``layer.build(input_shape)`` once,
+which checks the shape and returns a `Built` record (output shape, parameter shapes, padding).
+Shapes are (channels, height, width) for images and (units,) for flat features; inside a network
+every activation is stored as rows of a C-contiguous (n, prod(shape)) array, so (n, C, H, W) images
+and flat rows hold the same memory.
+
+Semantics (the NumPy reference in nnfast/reference/conv.py is the executable spec):
+
+- ``Conv2D``: cross-correlation (no kernel flip), ``z[f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j]
+  * x[c, y*s + i - pad_top, x*s + j - pad_left]`` (zero outside the image), then the activation.
+  ``padding="valid"``: no padding, out = (H - k) // s + 1. ``padding="same"``: out = ceil(H / s),
+  total padding max((out - 1) s + k - H, 0) with the smaller half at the top/left (TensorFlow's rule).
+- ``MaxPool2D(size)`` / ``AvgPool2D(size)``: non-overlapping size x size windows (stride = size);
+  out = H // size, so trailing rows/columns that do not fill a window are ignored (and get zero
+  gradient). Max-pool's gradient goes to the first maximum of its window in row-major order.
+- ``Flatten()``: (C, H, W) -> (C*H*W,) in C order (a no-op on the stored rows).
+- ``Dense(units, activation)``: z = W a + b with W of shape (units, n_in) on flat input.
+- ``Dropout(p)``: inverted dropout on its input (kept values scaled by 1/(1-p) while training,
+  identity at inference); the masks come from the network's Generator.
+"""
+
+from dataclasses import dataclass
+
+from ._validation import check_int
+from .activations import get_activation
+
+PADDINGS = ("valid", "same")
+
+
+@dataclass(frozen=True)
+class Built:
+    """A layer placed in a network: its input and output shapes and its parameters' shapes."""
+
+    kind: str
+    in_shape: tuple
+    out_shape: tuple
+    weight_shape: tuple = ()  # () for layers without parameters
+    bias_shape: tuple = ()
+    stride: int = 1
+    pad_top: int = 0
+    pad_left: int = 0
+    activation: object = None
+    p: float = 0.0  # dropout probability
+
+    @property
+    def n_in(self):
+        return _product(self.in_shape)
+
+    @property
+    def n_out(self):
+        return _product(self.out_shape)
+
+    @property
+    def n_weights(self):
+        return _product(self.weight_shape) if self.weight_shape else 0
+
+    @property
+    def n_biases(self):
+        return _product(self.bias_shape) if self.bias_shape else 0
+
+    @property
+    def fan_in(self):
+        """Inputs per output unit (per filter position for convolutions)."""
+        return _product(self.weight_shape[1:]) if self.weight_shape else 0
+
+
+def _product(shape):
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def _pair(value, name):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+        return (check_int(value[0], name, 1), check_int(value[1], name, 1))
+    value = check_int(value, name, 1)
+    return (value, value)
+
+
+def _need_image(shape, what):
+    if len(shape) != 3:
+        raise ValueError(f"{what} needs image input (channels, height, width), got shape {shape}; "
+                         "put it before Flatten/Dense")
+
+
+class Layer:
+    """Base class of the layer specs."""
+
+    def build(self, in_shape):  # pragma: no cover - every layer overrides it
+        raise NotImplementedError
+
+
+class Conv2D(Layer):
+    """A 2-D convolution (cross-correlation) over (channels, height, width) input.
+
+    Parameters
+    ----------
+    filters : int
+        Output channels F. The weights have shape (F, C, kh, kw), the biases (F,).
+    kernel_size : int or (int, int)
+    stride : int
+        The same step vertically and horizontally.
+    padding : "valid" or "same"
+        See the module docstring for the exact sizes.
+    activation : str or Activation
+        An elementwise activation (not softmax/maxout); default "relu".
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation="relu"):
+        self.filters = check_int(filters, "filters", 1)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = check_int(stride, "stride", 1)
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        self.padding = padding
+        self.activation = _elementwise(activation, "Conv2D")
+
+    def build(self, in_shape):
+        _need_image(in_shape, "Conv2D")
+        channels, height, width = in_shape
+        kh, kw = self.kernel_size
+        s = self.stride
+        if self.padding == "valid":
+            if kh > height or kw > width:
+                raise ValueError(f"Conv2D kernel {kh}x{kw} is larger than its input {height}x{width} "
+                                 "(use padding='same' or a smaller kernel)")
+            out_h, out_w, top, left = (height - kh) // s + 1, (width - kw) // s + 1, 0, 0
+        else:
+            out_h, out_w = -(-height // s), -(-width // s)
+            top = max((out_h - 1) * s + kh - height, 0) // 2
+            left = max((out_w - 1) * s + kw - width, 0) // 2
+        return Built("conv", tuple(in_shape), (self.filters, out_h, out_w),
+                     (self.filters, channels, kh, kw), (self.filters,), s, top, left,
+                     self.activation)
+
+    def __repr__(self):
+        return (f"Conv2D({self.filters}, {self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r}, activation={self.activation.name!r})")
+
+
+class _Pool(Layer):
+    kind = ""
+
+    def __init__(self, size):
+        self.size = check_int(size, "pool size", 1)
+
+    def build(self, in_shape):
+        _need_image(in_shape, type(self).__name__)
+        channels, height, width = in_shape
+        if self.size > height or self.size > width:
+            raise ValueError(f"{type(self).__name__}({self.size}) is larger than its input "
+                             f"{height}x{width}")
+        return Built(self.kind, tuple(in_shape),
+                     (channels, height // self.size, width // self.size), stride=self.size)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.size})"
+
+
+class MaxPool2D(_Pool):
+    """Max over non-overlapping size x size windows (stride = size); backprop sends each window's
+    gradient to its first maximum (row-major order)."""
+
+    kind = "maxpool"
+
+
+class AvgPool2D(_Pool):
+    """Mean over non-overlapping size x size windows (stride = size)."""
+
+    kind = "avgpool"
+
+
+class Flatten(Layer):
+    """(C, H, W) -> (C*H*W,) in C order."""
+
+    def build(self, in_shape):
+        return Built("flatten", tuple(in_shape), (_product(in_shape),))
+
+    def __repr__(self):
+        return "Flatten()"
+
+
+class Dense(Layer):
+    """A fully connected layer: a = sigma(W x + b), W of shape (units, n_in).
+
+    Parameters
+    ----------
+    units : int
+    activation : str or Activation
+        Elementwise, or "softmax" for the output layer. Default "sigmoid" (the book's).
+    """
+
+    def __init__(self, units, activation="sigmoid"):
+        self.units = check_int(units, "units", 1)
+        self.activation = get_activation(activation)
+        if self.activation.pieces > 1:
+            raise ValueError("maxout is not available in Sequential layers")
+
+    def build(self, in_shape):
+        if len(in_shape) != 1:
+            raise ValueError(f"Dense needs flat input; put Flatten() before it (got shape {in_shape})")
+        return Built("dense", tuple(in_shape), (self.units,), (self.units, in_shape[0]),
+                     (self.units,), activation=self.activation)
+
+    def __repr__(self):
+        return f"Dense({self.units}, activation={self.activation.name!r})"
+
+
+class Dropout(Layer):
+    """Inverted dropout of the previous layer's output with probability p (0 <= p < 1)."""
+
+    def __init__(self, p):
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"dropout probability must be a number, got {p!r}")
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def build(self, in_shape):
+        return Built("dropout", tuple(in_shape), tuple(in_shape), p=self.p)
+
+    def __repr__(self):
+        return f"Dropout({self.p})"
+
+
+def _elementwise(activation, where):
+    act = get_activation(activation)
+    if act.rowwise or act.pieces > 1:
+        raise ValueError(f"{where} needs an elementwise activation, got {act.name!r}")
+    return act
+
+
+LAYER_KINDS = {"conv": 0, "maxpool": 1, "avgpool": 2, "flatten": 3, "dense": 4, "dropout": 5}

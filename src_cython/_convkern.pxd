@@ -1,0 +1,289 @@
+# Convolution and pooling kernels for nnfast.Sequential (header-only: inline, nogil, noexcept).
+#
+# Layouts (as in nnfast/reference/conv.py, the spec): a batch of m images is m rows of C*H*W values
+# (C order). im2col's `cols` is (K, m*P): row k = (c, i, j) a kernel tap (K = C*kh*kw), column
+# img*P + y*out_w + x an (image, output position) pair (P = out_h*out_w). A convolution's
+# pre-activations come out of one GEMM as Zt (F, m*P).
+#
+# Every loop over images writes only that image's part of the output (no shared `+=`), and the
+# sums inside an image run in a fixed order, so results do not depend on the thread count.
+# Output buffers are passed in by the caller; nothing here allocates.
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+from _elementwise cimport activate, multiply_derivative, ACT_IDENTITY, ACT_RELU
+
+# Below this many output elements a loop over images stays on one thread.
+cdef enum:
+    CONV_PARALLEL_MIN = 16384
+
+
+cdef inline void _valid_columns(Py_ssize_t j, Py_ssize_t s, Py_ssize_t pl, Py_ssize_t W,
+                                Py_ssize_t ow, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """OUT [lo, hi): the output columns ox whose input column ox*s + j - pl lies in [0, W)."""
+    lo[0] = 0 if j >= pl else (pl - j + s - 1) // s
+    hi[0] = 0 if W - 1 - j + pl < 0 else min(ow, (W - 1 - j + pl) // s + 1)
+    if lo[0] > ow:
+        lo[0] = ow
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef inline void im2col_image(const floating* x, floating* cols, Py_ssize_t col0, Py_ssize_t row_len,
+                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                              Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt, Py_ssize_t pl,
+                              Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
+    """OUT cols[k, col0 + y*ow + x] for one image x (C, H, W); row_len = m*P (zero in the padding)."""
+    cdef Py_ssize_t k, c, i, j, oy, ox, yy, lo, hi
+    cdef floating* dst
+    cdef const floating* src
+    for k in range(C * kh * kw):
+        c = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        _valid_columns(j, s, pl, W, ow, &lo, &hi)
+        for oy in range(oh):
+            dst = cols + k * row_len + col0 + oy * ow
+            yy = oy * s + i - pt
+            if yy < 0 or yy >= H:
+                memset(dst, 0, ow * sizeof(floating))
+                continue
+            src = x + (c * H + yy) * W + j - pl  # src[ox * s] is input column ox*s + j - pl
+            for ox in range(lo):
+                dst[ox] = 0
+            if s == 1:
+                memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+            else:
+                for ox in range(lo, hi):
+                    dst[ox] = src[ox * s]
+            for ox in range(hi, ow):
+                dst[ox] = 0
+
+
+cdef inline void col2im_image(const floating* cols, floating* dx, Py_ssize_t col0, Py_ssize_t row_len,
+                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                              Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt, Py_ssize_t pl,
+                              Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
+    """OUT dx (C, H, W) of one image = the sum of its columns' entries back at their pixels, taps
+    in (c, i, j) order (the adjoint of im2col_image)."""
+    cdef Py_ssize_t k, c, i, j, oy, ox, yy, lo, hi
+    cdef const floating* src
+    cdef floating* dst
+    memset(dx, 0, C * H * W * sizeof(floating))
+    for k in range(C * kh * kw):
+        c = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        _valid_columns(j, s, pl, W, ow, &lo, &hi)
+        for oy in range(oh):
+            yy = oy * s + i - pt
+            if yy < 0 or yy >= H:
+                continue
+            src = cols + k * row_len + col0 + oy * ow
+            dst = dx + (c * H + yy) * W + j - pl  # dst[ox * s] is input column ox*s + j - pl
+            if s == 1:
+                for ox in range(lo, hi):
+                    dst[ox] = dst[ox] + src[ox]
+            else:
+                for ox in range(lo, hi):
+                    dst[ox * s] = dst[ox * s] + src[ox]
+
+
+cdef inline void im2col(const floating* X, floating* cols, Py_ssize_t m, Py_ssize_t C, Py_ssize_t H,
+                        Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt,
+                        Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int n_threads) noexcept nogil:
+    """IN X (m, C*H*W); OUT cols (C*kh*kw, m*oh*ow). Images in parallel."""
+    cdef Py_ssize_t img, P = oh * ow
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * P * C * kh * kw >= CONV_PARALLEL_MIN):
+        im2col_image(X + img * C * H * W, cols, img * P, m * P, C, H, W, kh, kw, s, pt, pl, oh, ow)
+
+
+cdef inline void col2im(const floating* cols, floating* dX, Py_ssize_t m, Py_ssize_t C, Py_ssize_t H,
+                        Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt,
+                        Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int n_threads) noexcept nogil:
+    """IN cols (C*kh*kw, m*oh*ow); OUT dX (m, C*H*W). Images in parallel (each writes its own)."""
+    cdef Py_ssize_t img, P = oh * ow
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * P * C * kh * kw >= CONV_PARALLEL_MIN):
+        col2im_image(cols, dX + img * C * H * W, img * P, m * P, C, H, W, kh, kw, s, pt, pl, oh, ow)
+
+
+cdef inline void conv_output(const floating* Zt, floating* out, const floating* bias, Py_ssize_t m,
+                             Py_ssize_t F, Py_ssize_t P, int act, floating param,
+                             int n_threads) noexcept nogil:
+    """IN Zt (F, m*P); OUT out (m, F*P) = sigma(Zt[f, img*P + p] + b[f]) (act: elementwise)."""
+    cdef Py_ssize_t img, f, p
+    cdef const floating* src
+    cdef floating* dst
+    cdef floating b, value
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * F * P >= CONV_PARALLEL_MIN):
+        for f in range(F):
+            src = Zt + f * m * P + img * P
+            dst = out + (img * F + f) * P
+            b = bias[f]
+            if act == ACT_RELU:  # the common case, as a loop the compiler can vectorize
+                for p in range(P):
+                    value = src[p] + b
+                    dst[p] = value if value > 0 else 0
+            elif act == ACT_IDENTITY:
+                for p in range(P):
+                    dst[p] = src[p] + b
+            else:
+                for p in range(P):
+                    dst[p] = activate(src[p] + b, act, param)
+
+
+cdef inline void conv_gather(const floating* D, floating* Dt, Py_ssize_t m, Py_ssize_t F,
+                             Py_ssize_t P, int n_threads) noexcept nogil:
+    """IN D (m, F*P); OUT Dt (F, m*P): the deltas in the layout of Zt."""
+    cdef Py_ssize_t img, f, p
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * F * P >= CONV_PARALLEL_MIN):
+        for f in range(F):
+            for p in range(P):
+                Dt[f * m * P + img * P + p] = D[(img * F + f) * P + p]
+
+
+cdef enum:
+    SUM_LANES = 8
+
+
+cdef inline void row_sums(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
+                          floating* out) noexcept nogil:
+    """OUT out (rows,) = the sum of each row of A (rows, cols): 8 interleaved partial sums (element
+    j goes to lane j % 8), then the lanes added in order; a fixed order, and 8 independent chains
+    instead of one long dependent one."""
+    cdef Py_ssize_t r, j, lane, full
+    cdef floating lanes[SUM_LANES]
+    cdef floating total
+    cdef const floating* row
+    full = cols - cols % SUM_LANES
+    for r in range(rows):
+        row = A + r * cols
+        for lane in range(SUM_LANES):
+            lanes[lane] = 0
+        for j in range(full // SUM_LANES):
+            for lane in range(SUM_LANES):
+                lanes[lane] = lanes[lane] + row[j * SUM_LANES + lane]
+        for j in range(full, cols):
+            lanes[j - full] = lanes[j - full] + row[j]
+        total = 0
+        for lane in range(SUM_LANES):
+            total = total + lanes[lane]
+        out[r] = total
+
+
+cdef inline void conv_delta(floating* D, const floating* A, Py_ssize_t m, Py_ssize_t n, int act,
+                            floating param, int n_threads) noexcept nogil:
+    """IN/OUT D (m, n) <- D * sigma'(z) from the outputs A: ReLU as D * (A > 0) in one flat loop
+    (the same numbers as _elementwise's multiply_derivative, which does every other activation)."""
+    cdef Py_ssize_t i
+    if act == ACT_RELU:
+        for i in range(m * n):
+            D[i] = D[i] * (<floating>1 if A[i] > 0 else <floating>0)
+    else:
+        multiply_derivative(D, A, m, n, act, param, n_threads)
+
+
+cdef inline void maxpool_forward(const floating* X, floating* Y, Py_ssize_t* argmax, Py_ssize_t m,
+                                 Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                                 int n_threads) noexcept nogil:
+    """IN X (m, C*H*W); OUT Y (m, C*oh*ow) the window maxima (oh = H // size, ow = W // size) and
+    argmax (m, C*oh*ow): the index c*H*W + y*W + x within the image of each window's first maximum
+    in row-major order."""
+    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size, best, at
+    cdef const floating* x
+    cdef floating top
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * C * H * W >= CONV_PARALLEL_MIN):
+        x = X + img * C * H * W
+        for c in range(C):
+            for oy in range(oh):
+                for ox in range(ow):
+                    best = (c * H + oy * size) * W + ox * size
+                    top = x[best]
+                    for i in range(size):
+                        for j in range(size):
+                            at = (c * H + oy * size + i) * W + ox * size + j
+                            if x[at] > top:
+                                top = x[at]
+                                best = at
+                    Y[((img * C + c) * oh + oy) * ow + ox] = top
+                    argmax[((img * C + c) * oh + oy) * ow + ox] = best
+
+
+cdef inline void maxpool_backward(const floating* dY, const Py_ssize_t* argmax, floating* dX,
+                                  Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
+                                  int n_threads) noexcept nogil:
+    """IN dY, argmax (m, n_out); OUT dX (m, n_in): dY at each argmax, 0 elsewhere (windows do not
+    overlap, so every input gets at most one value)."""
+    cdef Py_ssize_t img, q
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * n_in >= CONV_PARALLEL_MIN):
+        memset(dX + img * n_in, 0, n_in * sizeof(floating))
+        for q in range(n_out):
+            dX[img * n_in + argmax[img * n_out + q]] = dY[img * n_out + q]
+
+
+cdef inline void avgpool_forward(const floating* X, floating* Y, Py_ssize_t m, Py_ssize_t C,
+                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                                 int n_threads) noexcept nogil:
+    """IN X (m, C*H*W); OUT Y (m, C*oh*ow): each window's sum (row-major) times 1/size^2."""
+    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size
+    cdef const floating* x
+    cdef floating total, inv = <floating>(1.0 / <double>(size * size))
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * C * H * W >= CONV_PARALLEL_MIN):
+        x = X + img * C * H * W
+        for c in range(C):
+            for oy in range(oh):
+                for ox in range(ow):
+                    total = 0
+                    for i in range(size):
+                        for j in range(size):
+                            total = total + x[(c * H + oy * size + i) * W + ox * size + j]
+                    Y[((img * C + c) * oh + oy) * ow + ox] = total * inv
+
+
+cdef inline void avgpool_backward(const floating* dY, floating* dX, Py_ssize_t m, Py_ssize_t C,
+                                  Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                                  int n_threads) noexcept nogil:
+    """IN dY (m, C*oh*ow); OUT dX (m, C*H*W): dY / size^2 over each window, 0 on the cropped
+    border."""
+    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size
+    cdef floating share, inv = <floating>(1.0 / <double>(size * size))
+    cdef floating* dx
+    for img in prange(m, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and m * C * H * W >= CONV_PARALLEL_MIN):
+        dx = dX + img * C * H * W
+        memset(dx, 0, C * H * W * sizeof(floating))
+        for c in range(C):
+            for oy in range(oh):
+                for ox in range(ow):
+                    share = dY[((img * C + c) * oh + oy) * ow + ox] * inv
+                    for i in range(size):
+                        for j in range(size):
+                            dx[(c * H + oy * size + i) * W + ox * size + j] = share
+
+
+# ---------------------------------------------------------------- checks (with the GIL)
+
+cdef inline int check_geometry(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t s, Py_ssize_t pt, Py_ssize_t pl,
+                               Py_ssize_t oh, Py_ssize_t ow) except -1:
+    """Refuse a convolution geometry the kernels cannot run (their reads are bounds-checked, but
+    the buffers are sized from these numbers)."""
+    if min(C, H, W, kh, kw, s, oh, ow) < 1 or pt < 0 or pl < 0 or pt >= kh or pl >= kw:
+        raise ValueError("convolution geometry: sizes, kernel, stride and output must be >= 1 and "
+                         "the padding in [0, kernel)")
+    return 0
+
+
+cdef inline int check_pool(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size) except -1:
+    """Refuse a pooling window that does not fit the image."""
+    if min(C, H, W, size) < 1 or size > H or size > W:
+        raise ValueError("pooling: sizes must be >= 1 and the window no larger than the image")
+    return 0
