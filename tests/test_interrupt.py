@@ -126,7 +126,13 @@ CHILD = textwrap.dedent("""
         signal.signal(signal.SIGINT, own)
     rng = np.random.default_rng(0)
     X, y = rng.random((40000, 100)), rng.integers(0, 10, 40000)
-    sizes = [100, 1500, 10]
+    # a hidden layer wide enough that an epoch takes about 6 s on this machine, whatever the
+    # kernels' speed: the signal (1 s after "ready") must land inside the first epoch
+    probe = nnfast.Network([100, 1000, 10], backend=backend, seed=5, n_threads=1)
+    began = time.perf_counter()
+    probe.fit(X[:1000], y[:1000], epochs=1, batch_size=10, eta=0.1, monitor=False)
+    epoch_seconds = (time.perf_counter() - began) * len(X) / 1000
+    sizes = [100, int(min(8000, max(1000, 1000 * 6.0 / epoch_seconds))), 10]
     net = nnfast.Network(sizes, backend=backend, seed=5, n_threads=1)
     print("ready", flush=True)
     started = time.perf_counter()
@@ -149,7 +155,7 @@ CHILD = textwrap.dedent("""
 @pytest.mark.parametrize("backend,handler", [("cython", "default"), ("numpy", "default"),
                                              ("cython", "custom"), ("numpy", "custom")])
 def test_sigint_to_a_long_fit(tmp_path, backend, handler):
-    """A real SIGINT about 1 s into an epoch that takes several seconds: the process reports a
+    """A real SIGINT about 1 s into an epoch that takes about 6 s: the process reports a
     consistent state and exits (the 120 s timeout only guards CI against a hang)."""
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(package_parent=str(PACKAGE_PARENT)))
