@@ -51,6 +51,8 @@ cdef extern from "_simd.h" nogil:
     int nnf_isa()
     void nnf_sigmoid_bias_d(int isa, double* Z, const double* bias, Py_ssize_t m, Py_ssize_t n)
     void nnf_sigmoid_bias_s(int isa, float* Z, const float* bias, Py_ssize_t m, Py_ssize_t n)
+    void nnf_sigmoid_shift_d(int isa, double* z, double shift, Py_ssize_t n)
+    void nnf_sigmoid_shift_s(int isa, float* z, float shift, Py_ssize_t n)
     void nnf_exp_nonpos_d(int isa, const double* x, double* out, Py_ssize_t n)
     void nnf_exp_nonpos_s(int isa, const float* x, float* out, Py_ssize_t n)
 
@@ -66,6 +68,14 @@ cdef inline bint simd_sigmoid(floating* Z, const floating* bias, Py_ssize_t m,
     else:
         nnf_sigmoid_bias_d(-1, Z, bias, m, n)
     return True
+
+
+cdef inline void sigmoid_shift(floating* z, floating shift, Py_ssize_t n) noexcept nogil:
+    """z (n,) <- sigmoid(z + shift) on the vectorized kernel (call it from AVX2 up only)."""
+    if floating is float:
+        nnf_sigmoid_shift_s(-1, z, shift, n)
+    else:
+        nnf_sigmoid_shift_d(-1, z, shift, n)
 
 
 # ---------------------------------------------------------------- scalar functions
@@ -541,16 +551,24 @@ cdef inline void batchnorm_backward(floating* D, const floating* zhat, const flo
 cdef inline void bias_activation_t(floating* Z, const floating* bias, Py_ssize_t units,
                                    Py_ssize_t m, int act, floating param,
                                    int n_threads) noexcept nogil:
-    """IN/OUT Z (units, m): row j -> sigma(z + b_j) (elementwise activations)."""
+    """IN/OUT Z (units, m): row j -> sigma(z + b_j) (elementwise activations; the sigmoid on the
+    vectorized kernel from AVX2 up)."""
     cdef Py_ssize_t j, i
+    cdef bint vector_sigmoid = act == ACT_SIGMOID and nnf_isa() >= NNF_ISA_AVX2
     if n_threads > 1 and units * m >= PARALLEL_MIN_ELEMENTS and units > 1:
         for j in prange(units, schedule="static", num_threads=n_threads):
-            for i in range(m):
-                Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
+            if vector_sigmoid:
+                sigmoid_shift(Z + j * m, bias[j], m)
+            else:
+                for i in range(m):
+                    Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
     else:
         for j in range(units):
-            for i in range(m):
-                Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
+            if vector_sigmoid:
+                sigmoid_shift(Z + j * m, bias[j], m)
+            else:
+                for i in range(m):
+                    Z[j * m + i] = activate(Z[j * m + i] + bias[j], act, param)
 
 
 cdef inline void maxout_forward_t(floating* A, const floating* ZP, const floating* bias,

@@ -7,6 +7,7 @@
  * instance exists. Header-only: every Cython module that includes it gets its own static copy.
  *
  *   nnf_sigmoid_bias_{d,s}(isa, Z, bias, m, n):  Z (m x n, row-major) <- sigmoid(Z + bias)
+ *   nnf_sigmoid_shift_{d,s}(isa, z, shift, n):    z (n,) <- sigmoid(z + shift)
  *   nnf_exp_nonpos_{d,s}(isa, x, out, n):         out <- e^x for x <= 0 (the twin for tests)
  *   nnf_gemm_nt_{d,s}(isa, m, n, k, A, lda, B, ldb, C, ldc):       C = A B^T
  *   nnf_gemm_xn_{d,s}(isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc):
@@ -160,6 +161,14 @@ static inline void nnf_sigmoid_bias_d(int isa, double* Z, const double* bias, nn
 static inline void nnf_sigmoid_bias_s(int isa, float* Z, const float* bias, nnf_idx m,
                                       nnf_idx n) {
     NNF_DISPATCH(isa, nnf_sigmoid_bias, _s, (Z, bias, m, n));
+}
+
+static inline void nnf_sigmoid_shift_d(int isa, double* z, double shift, nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_sigmoid_shift, _d, (z, shift, n));
+}
+
+static inline void nnf_sigmoid_shift_s(int isa, float* z, float shift, nnf_idx n) {
+    NNF_DISPATCH(isa, nnf_sigmoid_shift, _s, (z, shift, n));
 }
 
 static inline void nnf_exp_nonpos_d(int isa, const double* x, double* out, nnf_idx n) {
