@@ -14,6 +14,7 @@ from _elementwise cimport (
     bias_update, cost_row, l1_shrink, maxout_forward, maxout_route, predicted_class,
     batchnorm_train, batchnorm_backward, optimizer_step, bias_activation_t, maxout_forward_t,
     batchnorm_infer_t, transpose_into, nnf_isa, nnf_sigmoid_bias_d, nnf_sigmoid_bias_s,
+    nnf_sigmoid_shift_d, nnf_sigmoid_shift_s,
     nnf_exp_nonpos_d, nnf_exp_nonpos_s,
 )
 from _openmp cimport NNFAST_OPENMP_ENABLED, omp_get_max_threads, omp_get_num_procs
@@ -104,6 +105,18 @@ def simd_sigmoid_bias_inplace(floating[:, ::1] Z, const floating[::1] bias, isa)
             nnf_sigmoid_bias_s(code, &Z[0, 0], &bias[0], Z.shape[0], Z.shape[1])
         else:
             nnf_sigmoid_bias_d(code, &Z[0, 0], &bias[0], Z.shape[0], Z.shape[1])
+
+
+def simd_sigmoid_shift_inplace(floating[::1] z, double shift, isa):
+    """IN/OUT z <- sigmoid(z + shift) by the vectorized kernel compiled for `isa`."""
+    cdef int code = _isa_code(isa)
+    if z.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            nnf_sigmoid_shift_s(code, &z[0], <float>shift, z.shape[0])
+        else:
+            nnf_sigmoid_shift_d(code, &z[0], shift, z.shape[0])
 
 
 def own_gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C, isa):

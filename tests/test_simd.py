@@ -61,6 +61,18 @@ def test_sigmoid_matches_the_reference(dtype, isa, shape):
     assert ulps(Z, expected.astype(dtype)).max() <= 4
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("n", [1, 7, 33, 1000])
+def test_sigmoid_with_one_bias_matches_the_reference(dtype, isa, n):
+    # the transposed inference layout: one unit's row, one bias for all of it
+    z = (np.random.default_rng(n).standard_normal(n) * 30).astype(dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        expected = sigmoid(z + dtype(-1.25)).astype(dtype)
+    K.simd_sigmoid_shift_inplace(z, -1.25, isa)
+    assert ulps(z, expected).max() <= 4
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_sigmoid_propagates_nan_and_saturates_exactly(isa):
     Z = np.array([[np.nan, -np.inf, np.inf, 0.0, -1e4, 1e4]])
