@@ -114,6 +114,23 @@ def check_targets(y, n_rows, n_out, dtype, name="y"):
     raise ValueError(f"{name} must be labels (n,) or target rows (n, {n_out}), got shape {array.shape}")
 
 
+def check_fit_arguments(epochs, batch_size, eta, lmbda, shuffle, validation_data, check_pair):
+    """The arguments every fit takes, checked: (epochs, batch_size, eta, lmbda, validation), where
+    validation is None or check_pair(X_validation, y_validation) (which checks the pair's data)."""
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    eta = check_float(eta, "eta", positive=True)
+    lmbda = check_float(lmbda, "lmbda", positive=False)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_validation, y_validation)")
+        validation = check_pair(*validation_data)
+    return epochs, batch_size, eta, lmbda, validation
+
+
 def check_data(X, y, n_in, n_out, dtype, what="", check_finite=True):
     """Both halves of a data set; returns (X, labels, targets)."""
     X = check_inputs(X, n_in, dtype, name=f"{what}X", check_finite=check_finite)

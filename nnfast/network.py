@@ -9,8 +9,8 @@ from . import _threads, training
 from ._aligned import aligned_zeros
 from ._guards import UsageLock, uses_network
 from ._backend import make_backend
-from ._validation import (all_finite, check_data, check_dtype, check_float, check_inputs, check_int,
-                          check_sizes, nonfinite_error)
+from ._validation import (all_finite, check_data, check_dtype, check_fit_arguments, check_float,
+                          check_inputs, check_int, check_sizes, nonfinite_error)
 from ._architecture import (_check_differentiable, _check_regularization, _resolve_activations,
                             _resolve_batch_norm, _resolve_dropout)
 from .costs import check_pairing, get_cost, penalty, target_classes
@@ -377,18 +377,10 @@ class Network:
         _check_differentiable(self.activations)
         regularization = _check_regularization(regularization)
         X, labels, targets = check_data(X, y, self.sizes[0], self.sizes[-1], self.dtype)
-        epochs = check_int(epochs, "epochs", 1)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        eta = check_float(eta, "eta", positive=True)
-        lmbda = check_float(lmbda, "lmbda", positive=False)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_validation, y_validation)")
-            validation = check_data(*validation_data, self.sizes[0], self.sizes[-1], self.dtype,
-                                    what="validation ")
+        epochs, batch_size, eta, lmbda, validation = check_fit_arguments(
+            epochs, batch_size, eta, lmbda, shuffle, validation_data,
+            lambda Xv, yv: check_data(Xv, yv, self.sizes[0], self.sizes[-1], self.dtype,
+                                      what="validation "))
         optimizer = get_optimizer(optimizer)
         schedule = get_schedule(schedule)
         if early_stopping is not None:

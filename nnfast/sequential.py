@@ -10,7 +10,8 @@ import numpy as np
 
 from . import _threads
 from ._aligned import aligned_zeros
-from ._validation import check_dtype, check_float, check_int, check_targets, nonfinite_error, all_finite
+from ._validation import (all_finite, check_dtype, check_fit_arguments, check_float, check_int,
+                          check_targets, nonfinite_error)
 from .costs import check_pairing, get_cost, penalty, target_classes
 from .history import History
 from .layers import LAYER_KINDS, Layer
@@ -321,17 +322,9 @@ class Sequential:
             with the L2 term and accuracy.
         """
         X, labels, targets = self._data(X, y)  # every check first: a refused call changes nothing
-        epochs = check_int(epochs, "epochs", 1)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        eta = check_float(eta, "eta", positive=True)
-        lmbda = check_float(lmbda, "lmbda", positive=False)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_validation, y_validation)")
-            validation = self._data(*validation_data, what="validation ")
+        epochs, batch_size, eta, lmbda, validation = check_fit_arguments(
+            epochs, batch_size, eta, lmbda, shuffle, validation_data,
+            lambda Xv, yv: self._data(Xv, yv, what="validation "))
         n_threads = _threads.effective_n_threads(self.n_threads)
         self.lmbda = lmbda
         n = len(X)

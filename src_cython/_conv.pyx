@@ -14,6 +14,7 @@ from cython cimport floating
 from libc.string cimport memcpy
 from cython.parallel cimport prange, threadid
 
+from _checks cimport check_targets
 from _blas cimport gemm_split, NoTrans, Trans
 from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
                            multiply_derivative, output_delta, predicted_class, target_class,
@@ -394,18 +395,10 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
 
 cdef _check_data(const Py_ssize_t[:, ::1] spec, Py_ssize_t n_rows, Py_ssize_t x_cols,
                  Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels):
-    cdef Py_ssize_t L = spec.shape[0], i, n_out = spec[L - 1, S_F]
-    cdef Py_ssize_t n_classes = 2 if n_out == 1 else n_out
+    cdef Py_ssize_t L = spec.shape[0], n_out = spec[L - 1, S_F]
     if n_rows < 1 or x_cols != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
         raise ValueError("X must be (n >= 1, the input size)")
-    if labels.shape[0] > 0:
-        if labels.shape[0] != n_rows or t_rows != 0:
-            raise ValueError("labels must have one entry per row of X (and no dense targets)")
-        for i in range(n_rows):
-            if labels[i] < 0 or labels[i] >= n_classes:
-                raise ValueError(f"label {labels[i]} at row {i} is outside [0, {n_classes})")
-    elif t_rows != n_rows or t_cols != n_out:
-        raise ValueError(f"targets must be ({n_rows}, {n_out}), got ({t_rows}, {t_cols})")
+    check_targets(n_rows, n_out, t_rows, t_cols, labels)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams,

@@ -22,6 +22,7 @@ from libc.math cimport pow
 from libc.string cimport memcpy
 from cython.parallel cimport prange
 
+from _checks cimport check_targets
 from _blas cimport gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
 from _elementwise cimport (
     COST_HINGE,
@@ -224,20 +225,12 @@ cdef _check_data(const Py_ssize_t[::1] sizes, Py_ssize_t n_rows, Py_ssize_t x_co
                  Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels, int cost):
     """X is (n, sizes[0]); targets are either dense (n, sizes[-1]) or labels (n,) in range; the
     hinge cost has at least 2 output units (its target class indexes a second one)."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, i, n_out = sizes[L]
-    cdef Py_ssize_t n_classes = 2 if n_out == 1 else n_out
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n_out = sizes[L]
     if cost == COST_HINGE and n_out < 2:
         raise ValueError("the hinge cost needs at least 2 output units")
     if n_rows < 1 or x_cols != sizes[0]:
         raise ValueError(f"X must be (n >= 1, {sizes[0]}), got ({n_rows}, {x_cols})")
-    if labels.shape[0] > 0:
-        if labels.shape[0] != n_rows or t_rows != 0:
-            raise ValueError("labels must have one entry per row of X (and no dense targets)")
-        for i in range(n_rows):
-            if labels[i] < 0 or labels[i] >= n_classes:
-                raise ValueError(f"label {labels[i]} at row {i} is outside [0, {n_classes})")
-    elif t_rows != n_rows or t_cols != n_out:
-        raise ValueError(f"targets must be ({n_rows}, {n_out}), got ({t_rows}, {t_cols})")
+    check_targets(n_rows, n_out, t_rows, t_cols, labels)
 
 
 cdef void _fill_targets(floating* T, const floating[:, ::1] targets, const Py_ssize_t[::1] labels,
