@@ -241,7 +241,6 @@ def load_mnist(path=None, dtype="float32", download=None, mirrors=None):
     missing = [MNIST_FILES[key] for key, file in found.items() if file is None]
     book_pickle = _find(directory, BOOK_PICKLE) if missing else None
     if book_pickle is not None:
-        _scale(np.zeros(0, np.uint8), dtype)
         return tuple((X.astype(dtype, copy=False), y) for X, y in read_book_pickle(book_pickle))
     if missing:
         if not directory.is_dir():
