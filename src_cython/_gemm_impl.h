@@ -1,10 +1,13 @@
-/* One instance of the small-matrix kernels: included by _smallgemm.h once per (ISA, type), with
+/* One instance of our GEMM kernels: included (through _simd_types.h) by _simd.h once per
+ * (instruction set, type), with
  *   NNF_T     the element type (double or float)
  *   NNF_VB    the vector width in bytes (64: AVX-512, 32: AVX2, 16: SSE2)
+ *   NNF_NT_MR, NNF_NT_NR, NNF_XN_MR, NNF_XN_NV  the register blocks
  *   NNF_NAME(x) the instance's name for x (x ## _d_avx512, ...)
- * and, around the inclusion, the target pragma of the ISA. Vectors are GCC/Clang vector extensions:
- * plain C arithmetic on them, compiled for the ISA in force; unaligned loads and stores go through
- * memcpy. No -ffast-math: every sum below has a fixed order (a function of the sizes only).
+ * and, around the inclusion, the target pragma of the instruction set. Vectors are GCC/Clang
+ * vector extensions: plain C arithmetic on them, compiled for the instruction set in force; loads
+ * and stores go through a vector type aligned like one element (unaligned accesses). No
+ * -ffast-math: every sum below has a fixed order (a function of the sizes only).
  */
 
 typedef NNF_T NNF_NAME(nnf_vec) __attribute__((vector_size(NNF_VB), aligned(sizeof(NNF_T))));
@@ -93,14 +96,13 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_dot_block)(
         break;
 #define NNF_NT_ROW(MR) NNF_NT_CASE(MR, 1) NNF_NT_CASE(MR, 2) NNF_NT_CASE(MR, 3) NNF_NT_CASE(MR, 4)
 
-/* OUT C (m x n) = A' B^T: row i of A' is A + aidx[i]*lda (A + i*lda when aidx is NULL), row j of
- * B is B + j*ldb; both k long. The forward pass: C = inputs @ W^T.
+/* OUT C (m x n) = A B^T: row i of A is A + i*lda, row j of B is B + j*ldb; both k long. The
+ * forward pass: C = inputs @ W^T.
  * Cut along k into chunks of NNF_KC (a multiple of the vector width), so that a chunk of all the
- * rows of A' and of NNF_NT_NR rows of B stay in L1 while the blocks sweep them: B is read once
- * from L2, A' once per chunk. Each C[i, j] is the chunks' sums added in order. */
+ * rows of A and of NNF_NT_NR rows of B stay in L1 while the blocks sweep them: B is read once
+ * from L2, A once per chunk. Each C[i, j] is the chunks' sums added in order. */
 static void NNF_NAME(nnf_gemm_nt)(nnf_idx m, nnf_idx n, nnf_idx k, const NNF_T* A, nnf_idx lda,
-                                  const nnf_idx* aidx, const NNF_T* B, nnf_idx ldb,
-                                  NNF_T* C, nnf_idx ldc) {
+                                  const NNF_T* B, nnf_idx ldb, NNF_T* C, nnf_idx ldc) {
     const NNF_T* a[NNF_NT_MR];
     const NNF_T* b[NNF_NT_NR];
     nnf_idx i0, j0, k0, kc;
@@ -118,7 +120,7 @@ static void NNF_NAME(nnf_gemm_nt)(nnf_idx m, nnf_idx n, nnf_idx k, const NNF_T* 
             for (j = 0; j < nr; j++) b[j] = B + (j0 + j) * ldb + k0;
             for (i0 = 0; i0 < m; i0 += mr) {
                 mr = (m - i0 >= NNF_NT_MR) ? NNF_NT_MR : (int)(m - i0);
-                for (i = 0; i < mr; i++) a[i] = A + (aidx ? aidx[i0 + i] : i0 + i) * lda + k0;
+                for (i = 0; i < mr; i++) a[i] = A + (i0 + i) * lda + k0;
                 switch (mr * 8 + nr) {
                     NNF_NT_ROW(1) NNF_NT_ROW(2) NNF_NT_ROW(3) NNF_NT_ROW(4) NNF_NT_ROW(5)
                     NNF_NT_ROW(6)
@@ -135,7 +137,7 @@ static void NNF_NAME(nnf_gemm_nt)(nnf_idx m, nnf_idx n, nnf_idx k, const NNF_T* 
  * inlining): beta * C + alpha * sum_p A[i*ars + p*aps] * brow_p[...]. */
 static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
         int mr, int nv, nnf_idx k, NNF_T alpha, const NNF_T* A, nnf_idx ars, nnf_idx aps,
-        const NNF_T* B, nnf_idx ldb, const nnf_idx* bidx, nnf_idx j0, NNF_T beta,
+        const NNF_T* B, nnf_idx ldb, nnf_idx j0, NNF_T beta,
         NNF_T* C, nnf_idx ldc) {
     NNF_VEC acc[NNF_XN_MR][NNF_XN_NV], bv[NNF_XN_NV], cv;
     nnf_idx p;
@@ -146,7 +148,7 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
         for (v = 0; v < nv; v++)
             acc[i][v] = (NNF_VEC){0};
     for (p = 0; p < k; p++) {
-        const NNF_T* row = B + (bidx ? bidx[p] : p) * ldb + j0;
+        const NNF_T* row = B + p * ldb + j0;
         NNF_UNROLL
         for (v = 0; v < nv; v++) bv[v] = NNF_NAME(nnf_load)(row + v * NNF_LANES);
         NNF_UNROLL
@@ -176,24 +178,25 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
     case (MR) * 8 + (NV):                                                                     \
         if ((MR) <= NNF_XN_MR && (NV) <= NNF_XN_NV)                                           \
             NNF_NAME(nnf_axpy_block)((MR), (NV), k, alpha, A + i0 * ars, ars, aps, B, ldb,    \
-                                     bidx, j0, beta, C + i0 * ldc, ldc);                      \
+                                     j0, beta, C + i0 * ldc, ldc);                            \
         break;
 #define NNF_XN_ROW(MR) NNF_XN_CASE(MR, 1) NNF_XN_CASE(MR, 2) NNF_XN_CASE(MR, 4)
 
-/* C = beta C + alpha A' B' with C (m x n); A' (m x k) has A'[i, p] = A[i*ars + p*aps] (so
- * ars = lda, aps = 1 for a row-major A; ars = 1, aps = lda for the transpose of one); row p of B'
- * is B + bidx[p]*ldb (B + p*ldb when bidx is NULL). beta == 0 never reads C.
+/* C = beta C + alpha A' B with C (m x n); A' (m x k) has A'[i, p] = A[i*ars + p*aps] (so
+ * ars = lda, aps = 1 for a row-major A; ars = 1, aps = lda for the transpose of one); row p of B
+ * is B + p*ldb. beta == 0 never reads C.
  *   backward deltas:   D_prev = D @ W             (ars = rows, aps = 1, B = W)
- *   weight gradients:  W = beta W + alpha D^T X   (ars = 1, aps = rows, B' = the batch's rows)
- * Column strips of NNF_XN_NV vectors (then 2, then 1, then single columns) outside, blocks of
- * NNF_XN_MR rows of C inside, so a strip of B' (k rows) stays in L1 for all rows. */
+ *   weight gradients:  W = beta W + alpha D^T X   (ars = 1, aps = rows, B = the batch's rows)
+ * Column strips of NNF_XN_NV vectors (then half as many, down to 1, then single columns)
+ * outside, blocks of NNF_XN_MR rows of C inside, so a strip of B (k rows) stays in L1 for all
+ * rows. */
 static void NNF_NAME(nnf_gemm_xn)(nnf_idx m, nnf_idx n, nnf_idx k, NNF_T alpha,
                                   const NNF_T* A, nnf_idx ars, nnf_idx aps,
-                                  const NNF_T* B, nnf_idx ldb, const nnf_idx* bidx,
-                                  NNF_T beta, NNF_T* C, nnf_idx ldc) {
+                                  const NNF_T* B, nnf_idx ldb, NNF_T beta, NNF_T* C,
+                                  nnf_idx ldc) {
     nnf_idx i0, j0 = 0, j, p;
     int i, mr, nv;
-    for (nv = NNF_XN_NV; nv >= 1; nv = (nv == 4 ? 2 : nv / 2)) {
+    for (nv = NNF_XN_NV; nv >= 1; nv /= 2) {
         for (; j0 + nv * NNF_LANES <= n; j0 += nv * NNF_LANES) {
             for (i0 = 0; i0 < m; i0 += mr) {
                 mr = (m - i0 >= NNF_XN_MR) ? NNF_XN_MR : (int)(m - i0);
@@ -209,7 +212,7 @@ static void NNF_NAME(nnf_gemm_xn)(nnf_idx m, nnf_idx n, nnf_idx k, NNF_T alpha,
     for (; j0 < n; j0++) {
         for (i = 0, mr = (int)m; i < mr; i++) {
             NNF_T s = 0;
-            for (p = 0; p < k; p++) s += A[i * ars + p * aps] * B[(bidx ? bidx[p] : p) * ldb + j0];
+            for (p = 0; p < k; p++) s += A[i * ars + p * aps] * B[p * ldb + j0];
             j = i * ldc + j0;
             C[j] = (beta == 0) ? alpha * s : beta * C[j] + alpha * s;
         }

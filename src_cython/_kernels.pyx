@@ -6,7 +6,7 @@ import numpy as np
 
 from cython cimport floating
 
-from _blas cimport gemm, NoTrans, Trans, nnf_gemm_nt_d, nnf_gemm_nt_s, nnf_gemm_xn_d, nnf_gemm_xn_s
+from _blas cimport gemm, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
 from _elementwise cimport (
     ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SOFTPLUS,
     ACT_STEP, ACT_SOFTMAX, ACT_MAXOUT, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
@@ -119,42 +119,43 @@ def simd_sigmoid_shift_inplace(floating[::1] z, double shift, isa):
             nnf_sigmoid_shift_d(code, &z[0], shift, z.shape[0])
 
 
+cdef GemmChoice _ours_only(isa):
+    """A GemmChoice that sends every GEMM to our kernels, compiled for `isa`."""
+    cdef GemmChoice choice
+    choice.own_above = -1.0
+    choice.own_up_to = float("inf")
+    choice.isa = _isa_code(isa)
+    return choice
+
+
 def own_gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C, isa):
-    """OUT C <- A @ B.T by our GEMM kernel compiled for `isa` (A: m x k, B: n x k, C: m x n)."""
-    cdef int code = _isa_code(isa)
+    """OUT C <- A @ B.T by our GEMM kernel compiled for `isa` (A: m x k, B: n x k, C: m x n),
+    through the training loop's wrapper (_blas.pxd: matmul_nt)."""
+    cdef GemmChoice choice = _ours_only(isa)
     if A.shape[1] != B.shape[1] or C.shape[0] != A.shape[0] or C.shape[1] != B.shape[0]:
         raise ValueError("need A (m, k), B (n, k), C (m, n)")
     if C.shape[0] == 0 or C.shape[1] == 0 or A.shape[1] == 0:
         raise ValueError("empty matrices are not multiplied here")
     with nogil:
-        if floating is float:
-            nnf_gemm_nt_s(code, C.shape[0], C.shape[1], A.shape[1], &A[0, 0], A.shape[1],
-                          &B[0, 0], B.shape[1], &C[0, 0], C.shape[1])
-        else:
-            nnf_gemm_nt_d(code, C.shape[0], C.shape[1], A.shape[1], &A[0, 0], A.shape[1],
-                          &B[0, 0], B.shape[1], &C[0, 0], C.shape[1])
+        matmul_nt(C.shape[0], C.shape[1], A.shape[1], &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
+                  &C[0, 0], C.shape[1], &choice, 1)
 
 
 def own_gemm_xn(bint a_trans, double alpha, const floating[:, ::1] A, const floating[:, ::1] B,
                 double beta, floating[:, ::1] C, isa):
     """IN/OUT C <- beta C + alpha op(A) @ B by our GEMM kernel compiled for `isa`; op(A) = A
-    (m x k) or A.T when a_trans (A: k x m); B: k x n. beta == 0 never reads C."""
-    cdef int code = _isa_code(isa)
+    (m x k) or A.T when a_trans (A: k x m); B: k x n. beta == 0 never reads C. Through the
+    training loop's wrapper (_blas.pxd: matmul_xn)."""
+    cdef GemmChoice choice = _ours_only(isa)
     cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
     cdef Py_ssize_t k = A.shape[0] if a_trans else A.shape[1]
-    cdef Py_ssize_t lda = A.shape[1]
     if (A.shape[1] if a_trans else A.shape[0]) != m or B.shape[0] != k or B.shape[1] != n:
         raise ValueError("need op(A) (m, k), B (k, n), C (m, n)")
     if m == 0 or n == 0 or k == 0:
         raise ValueError("empty matrices are not multiplied here")
-    cdef Py_ssize_t ars = 1 if a_trans else lda
-    cdef Py_ssize_t aps = lda if a_trans else 1
     with nogil:
-        if floating is float:
-            nnf_gemm_xn_s(code, m, n, k, <float>alpha, &A[0, 0], ars, aps, &B[0, 0], n,
-                          <float>beta, &C[0, 0], n)
-        else:
-            nnf_gemm_xn_d(code, m, n, k, alpha, &A[0, 0], ars, aps, &B[0, 0], n, beta, &C[0, 0], n)
+        matmul_xn(a_trans, m, n, k, <floating>alpha, &A[0, 0], A.shape[1], &B[0, 0], n,
+                  <floating>beta, &C[0, 0], n, &choice, 1)
 
 
 def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act,

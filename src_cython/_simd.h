@@ -182,25 +182,25 @@ static inline void nnf_exp_nonpos_s(int isa, const float* x, float* out, nnf_idx
 static inline void nnf_gemm_nt_d(int isa, nnf_idx m, nnf_idx n, nnf_idx k, const double* A,
                                  nnf_idx lda, const double* B, nnf_idx ldb, double* C,
                                  nnf_idx ldc) {
-    NNF_DISPATCH(isa, nnf_gemm_nt, _d, (m, n, k, A, lda, NULL, B, ldb, C, ldc));
+    NNF_DISPATCH(isa, nnf_gemm_nt, _d, (m, n, k, A, lda, B, ldb, C, ldc));
 }
 
 static inline void nnf_gemm_nt_s(int isa, nnf_idx m, nnf_idx n, nnf_idx k, const float* A,
                                  nnf_idx lda, const float* B, nnf_idx ldb, float* C,
                                  nnf_idx ldc) {
-    NNF_DISPATCH(isa, nnf_gemm_nt, _s, (m, n, k, A, lda, NULL, B, ldb, C, ldc));
+    NNF_DISPATCH(isa, nnf_gemm_nt, _s, (m, n, k, A, lda, B, ldb, C, ldc));
 }
 
 static inline void nnf_gemm_xn_d(int isa, nnf_idx m, nnf_idx n, nnf_idx k, double alpha,
                                  const double* A, nnf_idx ars, nnf_idx aps, const double* B,
                                  nnf_idx ldb, double beta, double* C, nnf_idx ldc) {
-    NNF_DISPATCH(isa, nnf_gemm_xn, _d, (m, n, k, alpha, A, ars, aps, B, ldb, NULL, beta, C, ldc));
+    NNF_DISPATCH(isa, nnf_gemm_xn, _d, (m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc));
 }
 
 static inline void nnf_gemm_xn_s(int isa, nnf_idx m, nnf_idx n, nnf_idx k, float alpha,
                                  const float* A, nnf_idx ars, nnf_idx aps, const float* B,
                                  nnf_idx ldb, float beta, float* C, nnf_idx ldc) {
-    NNF_DISPATCH(isa, nnf_gemm_xn, _s, (m, n, k, alpha, A, ars, aps, B, ldb, NULL, beta, C, ldc));
+    NNF_DISPATCH(isa, nnf_gemm_xn, _s, (m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc));
 }
 
 #endif /* NNF_SIMD_H */

@@ -71,28 +71,26 @@ static void NNF_NAME(nnf_exp_nonpos_array)(const NNF_T* x, NNF_T* out, nnf_idx n
     for (i = 0; i < n; i++) out[i] = NNF_NAME(nnf_exp_nonpos)(x[i]);
 }
 
-/* IN/OUT z (n,): z + shift -> sigmoid(z + shift): one unit's row of the transposed (units x rows)
+/* 1 / (1 + e^-z), computed as the reference does, from e^-|z| (so nothing overflows):
+ * 1 / (1 + e) for z >= 0, e / (1 + e) otherwise; one division, always executed (a select of two
+ * divisions would not vectorize). */
+static inline NNF_T NNF_NAME(nnf_sigmoid)(NNF_T z) {
+    NNF_T e = NNF_NAME(nnf_exp_nonpos)(z < 0 ? z : -z);
+    return (z >= 0 ? (NNF_T)1 : e) / (1 + e);
+}
+
+/* IN/OUT z (n,): z -> sigmoid(z + shift): one unit's row of the transposed (units x rows)
  * inference layout, where every entry of a row has the same bias. */
 static void NNF_NAME(nnf_sigmoid_shift)(NNF_T* z, NNF_T shift, nnf_idx n) {
     nnf_idx j;
-    for (j = 0; j < n; j++) {
-        NNF_T t = z[j] + shift;
-        NNF_T e = NNF_NAME(nnf_exp_nonpos)(t < 0 ? t : -t);
-        z[j] = (t >= 0 ? (NNF_T)1 : e) / (1 + e);
-    }
+    for (j = 0; j < n; j++) z[j] = NNF_NAME(nnf_sigmoid)(z[j] + shift);
 }
 
-/* IN/OUT Z (m x n, row-major): z + b -> 1 / (1 + e^-(z + b)), computed as the reference does,
- * from e^-|z| (so nothing overflows): 1 / (1 + e) for z >= 0, e / (1 + e) otherwise. */
+/* IN/OUT Z (m x n, row-major): z -> sigmoid(z + b), b one bias per column. */
 static void NNF_NAME(nnf_sigmoid_bias)(NNF_T* Z, const NNF_T* bias, nnf_idx m, nnf_idx n) {
     nnf_idx i, j;
     for (i = 0; i < m; i++) {
         NNF_T* row = Z + i * n;
-        for (j = 0; j < n; j++) {
-            NNF_T z = row[j] + bias[j];
-            NNF_T e = NNF_NAME(nnf_exp_nonpos)(z < 0 ? z : -z);
-            /* one division, always executed (a select of two divisions would not vectorize) */
-            row[j] = (z >= 0 ? (NNF_T)1 : e) / (1 + e);
-        }
+        for (j = 0; j < n; j++) row[j] = NNF_NAME(nnf_sigmoid)(row[j] + bias[j]);
     }
 }

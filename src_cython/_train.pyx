@@ -23,13 +23,14 @@ from libc.string cimport memcpy
 from cython.parallel cimport prange
 
 from _checks cimport check_targets
-from _blas cimport gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
+from _blas cimport (gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn,
+                    SPLIT_BLOCK_FLOPS)
 from _elementwise cimport (
     COST_HINGE,
     ACT_MAXOUT, ACT_SOFTMAX, activate, apply_mask, bias_activation, bias_update, column_sums,
     cost_row, l1_shrink, maxout_forward, maxout_route, multiply_derivative, output_delta,
     predicted_class, softmax_row, target_row_from_label, optimizer_step, OPT_SGD, OPT_MOMENTUM,
-    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, nnf_isa, batchnorm_train, batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
+    OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, nnf_isa, NNF_ISA_AVX2, batchnorm_train, batchnorm_backward, bias_activation_t, maxout_forward_t, batchnorm_infer_t, transpose_into,
 )
 
 nnf_isa()  # detect the instruction set of the vectorized kernels now, before any thread runs one
@@ -46,10 +47,12 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmspr
 # Which training GEMMs run on our kernels (_blas.pxd: own_gemm): m*n*k in (OWN_GEMM_ABOVE,
 # OWN_GEMM_UP_TO], from AVX2 up (the SSE2 instance is slower than BLAS). gemm_config() changes it.
 OWN_GEMM_ABOVE = 1.0e6      # OpenBLAS's small-matrix kernels handle up to this well
-OWN_GEMM_UP_TO = 8.0e6      # 2 * m*n*k = 16 MFLOP: gemm_split's single-call range ends here
+# gemm_split cuts a GEMM of 2*m*n*k >= 2*SPLIT_BLOCK_FLOPS into blocks for the threads: BLAS
+# keeps those, so our range ends where its single-call range does
+OWN_GEMM_UP_TO = float(SPLIT_BLOCK_FLOPS)
 cdef GemmChoice _gemm_choice
 _gemm_choice.own_above = OWN_GEMM_ABOVE
-_gemm_choice.own_up_to = OWN_GEMM_UP_TO if nnf_isa() >= 1 else 0.0
+_gemm_choice.own_up_to = OWN_GEMM_UP_TO if nnf_isa() >= NNF_ISA_AVX2 else 0.0
 _gemm_choice.isa = -1
 
 
