@@ -64,14 +64,10 @@ class Momentum(Optimizer):
 
 
 @dataclass(frozen=True)
-class Nesterov(Optimizer):
-    mu: float = 0.9
-    name = "nesterov"
-    n_states = 1
+class Nesterov(Momentum):
+    """Momentum's velocity and hyper-parameter, with the look-ahead step."""
 
-    @property
-    def hyper(self):
-        return (self.mu, 0.0, 0.0)
+    name = "nesterov"
 
     def update(self, w, g, s1, s2, eta, t):
         previous = s1.copy()
