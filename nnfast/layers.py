@@ -23,7 +23,9 @@ Semantics (the NumPy reference in nnfast/reference/conv.py is the executable spe
 
 from dataclasses import dataclass
 
-from ._validation import check_int
+import numpy as np
+
+from ._validation import check_float, check_int
 from .activations import get_activation
 
 PADDINGS = ("valid", "same")
@@ -43,6 +45,14 @@ class Built:
     pad_left: int = 0
     activation: object = None
     p: float = 0.0  # dropout probability
+    batch_norm: bool = False  # the pre-activation is batch-normalised (gamma, beta after b)
+    eps: float = 1e-5         # batch norm's eps and running-average momentum
+    momentum: float = 0.9
+
+    @property
+    def pieces(self):
+        """Linear pieces per output unit: k for maxout (W has units * k rows), else 1."""
+        return self.activation.pieces if self.activation is not None else 1
 
     @property
     def n_in(self):
@@ -59,6 +69,15 @@ class Built:
     @property
     def n_biases(self):
         return _product(self.bias_shape) if self.bias_shape else 0
+
+    @property
+    def n_norm(self):
+        """Batch norm's parameters: gamma and beta, one each per unit (dense) or channel (conv)."""
+        return 2 * self.out_shape[0] if self.batch_norm else 0
+
+    @property
+    def n_params(self):
+        return self.n_weights + self.n_biases + self.n_norm
 
     @property
     def fan_in(self):
@@ -111,7 +130,8 @@ class Conv2D(Layer):
         An elementwise activation (not softmax/maxout); default "relu".
     """
 
-    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation="relu"):
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation="relu",
+                 batch_norm=False, batch_norm_eps=1e-5, batch_norm_momentum=0.9):
         self.filters = check_int(filters, "filters", 1)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = check_int(stride, "stride", 1)
@@ -119,6 +139,8 @@ class Conv2D(Layer):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         self.padding = padding
         self.activation = _elementwise(activation, "Conv2D")
+        self.batch_norm, self.batch_norm_eps, self.batch_norm_momentum = _norm_settings(
+            batch_norm, batch_norm_eps, batch_norm_momentum)
 
     def build(self, in_shape):
         _need_image(in_shape, "Conv2D")
@@ -136,11 +158,13 @@ class Conv2D(Layer):
             left = max((out_w - 1) * s + kw - width, 0) // 2
         return Built("conv", tuple(in_shape), (self.filters, out_h, out_w),
                      (self.filters, channels, kh, kw), (self.filters,), s, top, left,
-                     self.activation)
+                     self.activation, batch_norm=self.batch_norm, eps=self.batch_norm_eps,
+                     momentum=self.batch_norm_momentum)
 
     def __repr__(self):
+        norm = ", batch_norm=True" if self.batch_norm else ""
         return (f"Conv2D({self.filters}, {self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, activation={self.activation.name!r})")
+                f"padding={self.padding!r}, activation={self.activation.name!r}{norm})")
 
 
 class _Pool(Layer):
@@ -195,20 +219,26 @@ class Dense(Layer):
         Elementwise, or "softmax" for the output layer. Default "sigmoid" (the book's).
     """
 
-    def __init__(self, units, activation="sigmoid"):
+    def __init__(self, units, activation="sigmoid", batch_norm=False, batch_norm_eps=1e-5,
+                 batch_norm_momentum=0.9):
         self.units = check_int(units, "units", 1)
         self.activation = get_activation(activation)
-        if self.activation.pieces > 1:
-            raise ValueError("maxout is not available in Sequential layers")
+        self.batch_norm, self.batch_norm_eps, self.batch_norm_momentum = _norm_settings(
+            batch_norm, batch_norm_eps, batch_norm_momentum)
+        if self.batch_norm and (self.activation.pieces > 1 or self.activation.rowwise):
+            raise ValueError(f"batch_norm is not available with {self.activation.name!r} units")
 
     def build(self, in_shape):
         if len(in_shape) != 1:
             raise ValueError(f"Dense needs flat input; put Flatten() before it (got shape {in_shape})")
-        return Built("dense", tuple(in_shape), (self.units,), (self.units, in_shape[0]),
-                     (self.units,), activation=self.activation)
+        rows = self.units * self.activation.pieces
+        return Built("dense", tuple(in_shape), (self.units,), (rows, in_shape[0]), (rows,),
+                     activation=self.activation, batch_norm=self.batch_norm,
+                     eps=self.batch_norm_eps, momentum=self.batch_norm_momentum)
 
     def __repr__(self):
-        return f"Dense({self.units}, activation={self.activation.name!r})"
+        norm = ", batch_norm=True" if self.batch_norm else ""
+        return f"Dense({self.units}, activation={self.activation.name!r}{norm})"
 
 
 class Dropout(Layer):
@@ -226,6 +256,17 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.p})"
+
+
+def _norm_settings(batch_norm, eps, momentum):
+    """(flag, eps, momentum) of a layer's batch norm, checked."""
+    if not isinstance(batch_norm, (bool, np.bool_)):
+        raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
+    eps = check_float(eps, "batch_norm_eps", positive=True)
+    momentum = check_float(momentum, "batch_norm_momentum", positive=False)
+    if momentum >= 1:
+        raise ValueError(f"batch_norm_momentum must be in [0, 1), got {momentum}")
+    return bool(batch_norm), eps, momentum
 
 
 def _elementwise(activation, where):

@@ -84,6 +84,9 @@ class Sequential:
         for built in self.built[:-1]:
             if built.activation is not None and built.activation.rowwise:
                 raise ValueError("softmax is for the output layer only")
+        for built in self.built:  # the layer engine learns these next (issue 12)
+            if built.batch_norm or built.pieces > 1:
+                raise ValueError("batch_norm and maxout layers are not available in Sequential yet")
         self.cost_function = get_cost(cost)
         check_pairing(self.cost_function, last.activation)
         if init not in INITS:
