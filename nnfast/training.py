@@ -171,10 +171,10 @@ def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *
             raise _guards.diverged(epoch, eta_epoch, history, "the weights")
         if monitor:
             cost, accuracy = net._evaluate(X, labels, targets, n_threads)
-            train = (cost + penalty(net.weights, lmbda, n, regularization), accuracy)
+            train = (cost + penalty(net._decayed_weights(), lmbda, n, regularization), accuracy)
         if validation is not None:
             cost, accuracy = net._evaluate(*validation, n_threads)
-            valid = (cost + penalty(net.weights, lmbda, len(validation[0]), regularization), accuracy)
+            valid = (cost + penalty(net._decayed_weights(), lmbda, len(validation[0]), regularization), accuracy)
         if (monitor and not math.isfinite(train[0])) or (
                 validation is not None and not math.isfinite(valid[0])):
             snapshot.restore(net)
