@@ -1,37 +1,43 @@
-"""Saving and loading networks.
+"""Saving and loading models (any nnfast.Sequential, Network included).
 
-A network is saved as one ``.npz`` archive (written by ``numpy.savez``, never with pickle) holding:
+A model is saved as one ``.npz`` archive (written by ``numpy.savez``, never with pickle) holding:
 
 ``params``
-    The flat parameter vector (per layer W_l row by row, then b_l, then gamma_l and beta_l for a
-    batch-normalised layer), in the network's dtype.
+    The flat parameter vector (per layer with parameters: W row by row, then b, then gamma and
+    beta for a batch-normalised layer), in the model's dtype.
 ``bn_running``
     Batch norm's running means and variances (present when a layer has batch norm; inference
     needs them, so they are saved with or without state).
 ``metadata``
-    The UTF-8 bytes of a JSON document, stored as a uint8 array: the architecture (sizes,
-    activations with their parameters, cost, dtype, dropout), the backend and thread count, the
-    regularisation of the last `fit`, the random generator's state and a description (shape and
-    dtype) of every other array in the archive, which `load` checks before reading them.
+    The UTF-8 bytes of a JSON document, stored as a uint8 array: the architecture as the list of
+    layer configurations (``Layer.get_config()``), the cost and dtype, the backend and thread
+    count, the regularisation of the last `fit`, the optimizer, the random generator's state and a
+    description (shape and dtype) of every other array in the archive, which `load` checks before
+    reading them.
 ``state/<name>``
-    Extra training state the network exposes through an optional ``state_arrays()`` method (the
-    optimizer's moments: ``state/optimizer1``, ``state/optimizer2``), restored by
-    ``load_state_arrays``.
+    Extra training state the model exposes through ``state_arrays()`` (the optimizer's moments:
+    ``state/optimizer1``, ``state/optimizer2``), restored by ``load_state_arrays``.
 
-The metadata document (format version 1; shown indented, stored on one line)::
+The metadata document (format version 2; shown indented, stored on one line)::
 
     {
-      "format": "nnfast-network",
-      "format_version": 1,
+      "format": "nnfast-model",
+      "format_version": 2,
       "nnfast_version": "0.1.0",
-      "sizes": [784, 30, 10],
-      "activations": [{"name": "relu", "param": 0.0}, {"name": "softmax", "param": 0.0}],
+      "model": "Sequential",
+      "input_shape": [1, 28, 28],
+      "layers": [
+        {"kind": "Conv2D", "filters": 20, "kernel_size": [5, 5], "stride": 1, "padding": "valid",
+         "activation": {"name": "relu", "param": 0.0}, "batch_norm": true,
+         "batch_norm_eps": 1e-05, "batch_norm_momentum": 0.9},
+        {"kind": "MaxPool2D", "size": 2},
+        {"kind": "Flatten"},
+        {"kind": "Dropout", "p": 0.5},
+        {"kind": "Dense", "units": 10, "activation": {"name": "softmax", "param": 0.0},
+         "batch_norm": false, "batch_norm_eps": 1e-05, "batch_norm_momentum": 0.9}
+      ],
       "cost": "log_likelihood",
-      "dtype": "float64",
-      "dropout": [0.0],
-      "batch_norm": [false],
-      "batch_norm_eps": 1e-05,
-      "batch_norm_momentum": 0.9,
+      "dtype": "float32",
       "backend": "cython",
       "n_threads": null,
       "lmbda": 0.0,
@@ -41,13 +47,19 @@ The metadata document (format version 1; shown indented, stored on one line)::
       "include_state": true,
       "rng": {"bit_generator": "PCG64", "state": {"state": ..., "inc": ...},
               "has_uint32": 0, "uinteger": 0},
-      "arrays": {"params": {"shape": [23860], "dtype": "float64"}}
+      "arrays": {"params": {"shape": [23860], "dtype": "float32"}, ...}
     }
 
-``rng`` and ``optimizer`` are ``null`` (and ``optimizer_steps`` 0) when the file was written with
-``include_state=False``; the generator state's integers can exceed
-64 bits (Python's ``json`` keeps them exact). ``param`` is the leaky ReLU slope, the ELU alpha or the
+``model`` is ``"Network"`` for a model built by ``nnfast.Network(sizes, ...)`` (load gives a
+Network back: its layers are Dense layers with Dropout after hidden ones) and ``"Sequential"``
+otherwise. ``rng`` and ``optimizer`` are ``null`` (and ``optimizer_steps`` 0) when the file was
+written with ``include_state=False``; the generator state's integers can exceed 64 bits (Python's
+``json`` keeps them exact). An activation's ``param`` is the leaky ReLU slope, the ELU alpha or the
 number of maxout pieces k, and 0 for the activations without a parameter.
+
+Version 1 files (format ``"nnfast-network"``, written by nnfast before the one model: a Network
+described by ``sizes``, ``activations``, ``dropout``, ``batch_norm``, ``batch_norm_eps`` and
+``batch_norm_momentum`` instead of ``model``, ``input_shape`` and ``layers``) are still read.
 
 `load` also reads the JSON files written by ``save()`` of the book's ``network2.py`` (see
 `load_book_json`).
@@ -72,6 +84,8 @@ from ._backend import make_backend
 from ._validation import check_dtype, check_float, check_sizes
 from .activations import ACTIVATIONS, Activation, elu, leaky_relu, maxout
 from .costs import COSTS, REGULARIZATIONS
+from .layers import Dense, Dropout, layer_from_config
+from .model import Sequential
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
 
@@ -82,17 +96,21 @@ except ImportError:  # pragma: no cover - Python built without lzma
 
 __all__ = ["save", "load", "load_book_json", "FORMAT_NAME", "FORMAT_VERSION", "STATE_PREFIX"]
 
-FORMAT_NAME = "nnfast-network"
-FORMAT_VERSION = 1
+FORMAT_NAME = "nnfast-model"
+FORMAT_VERSION = 2
+V1_FORMAT_NAME = "nnfast-network"  # version 1: Networks only, described by their sizes
 STATE_PREFIX = "state/"  # archive key prefix of the extra state arrays
 
 _MAX_METADATA_BYTES = 64 * 2**20  # far above any real metadata document; refuses absurd headers
 _DEFLATE_MAX_RATIO = 1100  # deflate cannot expand more than ~1032:1
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _ARRAY_KINDS = "biuf"  # bool, signed and unsigned integers, floats: nothing that needs pickle
-_METADATA_KEYS = ("format", "format_version", "sizes", "activations", "cost", "dtype", "dropout",
-                  "batch_norm", "batch_norm_eps", "batch_norm_momentum", "backend", "n_threads",
-                  "lmbda", "regularization", "optimizer", "optimizer_steps", "arrays")
+_COMMON_KEYS = ("format", "format_version", "cost", "dtype", "backend", "n_threads", "lmbda",
+                "regularization", "optimizer", "optimizer_steps", "arrays")
+_V1_KEYS = _COMMON_KEYS[:2] + ("sizes", "activations", "dropout", "batch_norm", "batch_norm_eps",
+                               "batch_norm_momentum") + _COMMON_KEYS[2:]
+_V2_KEYS = _COMMON_KEYS[:2] + ("model", "input_shape", "layers") + _COMMON_KEYS[2:]
+_MODELS = ("Network", "Sequential")
 _BOOK_KEYS = ("sizes", "weights", "biases", "cost")
 _BOOK_COSTS = {"CrossEntropyCost": "cross_entropy", "QuadraticCost": "quadratic"}
 
@@ -128,8 +146,8 @@ def save(net, path, include_state=True):
 
     Parameters
     ----------
-    net : Network
-        The network to save.
+    net : nnfast.Sequential
+        The model to save (any architecture; a Network too).
     path : str or os.PathLike
         The file to write, exactly as given: no ``.npz`` suffix is appended. An existing file is
         replaced.
@@ -142,7 +160,7 @@ def save(net, path, include_state=True):
     Raises
     ------
     TypeError
-        If `net` is not a Network or `path` is not a path.
+        If `net` is not an nnfast model or `path` is not a path.
     ValueError
         If the parameters (or a state array) hold NaN or infinite values, which `load` would
         refuse, or the network uses an activation or cost that is not one of nnfast's.
@@ -157,8 +175,9 @@ def save(net, path, include_state=True):
     `path` is replaced by the file, not written through. The new file gets the permission bits of
     the file it replaces (or the usual ``0o666 & ~umask``).
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"save expects an nnfast.Network, got {type(net).__name__}")
+    if not isinstance(net, Sequential):
+        raise TypeError(f"save expects an nnfast model (Sequential or Network), got "
+                        f"{type(net).__name__}")
     if not isinstance(include_state, (bool, np.bool_)):
         raise TypeError(f"include_state must be True or False, got {include_state!r}")
     target = os.fspath(path)
@@ -228,6 +247,18 @@ def _activation_record(act, position):
     return record
 
 
+def _layer_record(layer, position):
+    """A layer's configuration as JSON values (activations as {name, param} records)."""
+    record = {}
+    for key, value in layer.get_config().items():
+        if isinstance(value, Activation):
+            value = _activation_record(value, position)
+        elif isinstance(value, tuple):
+            value = list(value)
+        record[key] = value
+    return record
+
+
 def _metadata(net, arrays, include_state):
     cost = net.cost_function.name
     if COSTS.get(cost) is not net.cost_function:
@@ -239,14 +270,11 @@ def _metadata(net, arrays, include_state):
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "nnfast_version": __version__,
-        "sizes": [int(s) for s in net.sizes],
-        "activations": [_activation_record(act, l) for l, act in enumerate(net.activations, start=1)],
+        "model": "Network" if isinstance(net, Network) else "Sequential",
+        "input_shape": [int(s) for s in net.input_shape],
+        "layers": [_layer_record(layer, l) for l, layer in enumerate(net.layers)],
         "cost": cost,
         "dtype": net.dtype.name,
-        "dropout": [float(p) for p in net.dropout],
-        "batch_norm": [bool(flag) for flag in net.batch_norm[:-1]],
-        "batch_norm_eps": float(net.batch_norm_eps),
-        "batch_norm_momentum": float(net.batch_norm_momentum),
         "backend": net.backend,
         "n_threads": None if net.n_threads is None else int(net.n_threads),
         "lmbda": float(net.lmbda),
@@ -335,7 +363,8 @@ def _fsync_directory(directory):
 # ---------------------------------------------------------------------------------------- load
 
 def load(path, backend=None, n_threads=None, *, seed=None):
-    """Read a network written by `save` (or a JSON file written by the book's network2.py).
+    """Read a model written by `save` (format version 2, or a version-1 Network file), or a JSON
+    file written by the book's network2.py.
 
     Everything in the file is checked before it is used: the format name and version, the
     architecture (by the same validation as ``Network(...)``), that every stored array has the
@@ -356,9 +385,9 @@ def load(path, backend=None, n_threads=None, *, seed=None):
 
     Returns
     -------
-    Network
-        Equal to the saved one: the same sizes, activations (with their parameters), cost, dtype,
-        dropout, parameters bit for bit, ``lmbda`` and ``regularization`` of the last fit and, when
+    Network or Sequential
+        Equal to the saved one (a Network when it was built by ``Network(sizes, ...)``): the same
+        layers, activations (with their parameters), cost, dtype, parameters bit for bit, ``lmbda`` and ``regularization`` of the last fit and, when
         saved, the generator state and the extra state arrays (through
         ``net.load_state_arrays(dict)`` when the network has that method; otherwise they are
         ignored with a warning).
@@ -524,84 +553,75 @@ def _is_number(value):
 
 
 def _parse_metadata(meta):
-    """Check the metadata document's structure and types; values are checked by Network later."""
+    """Check the metadata document's structure and types (version 1 or 2); the values are checked
+    by the model's constructor later."""
     if not isinstance(meta, dict):
         raise _Invalid("not an nnfast model file (the metadata is not a JSON object)")
-    if meta.get("format") != FORMAT_NAME:
+    if meta.get("format") not in (FORMAT_NAME, V1_FORMAT_NAME):
         raise _Invalid(f"not an nnfast model file (format {meta.get('format')!r}, expected "
-                       f"{FORMAT_NAME!r})")
+                       f"{FORMAT_NAME!r} or {V1_FORMAT_NAME!r})")
+    expected = 1 if meta["format"] == V1_FORMAT_NAME else FORMAT_VERSION
     version = meta.get("format_version")
-    if not _is_int(version) or version != FORMAT_VERSION:
-        newer = _is_int(version) and version > FORMAT_VERSION
-        raise _Invalid(f"unsupported format version {version!r}"
+    if not _is_int(version) or version != expected:
+        newer = _is_int(version) and version > expected
+        raise _Invalid(f"unsupported format version {version!r} of {meta['format']!r}"
                        + (" (written by a newer nnfast)" if newer else "")
-                       + f"; this nnfast reads version {FORMAT_VERSION}")
-    missing = [key for key in _METADATA_KEYS if key not in meta]
+                       + f"; this nnfast reads version {expected} of it")
+    missing = [key for key in (_V1_KEYS if version == 1 else _V2_KEYS) if key not in meta]
     if missing:
         raise _Invalid(f"the metadata lacks {missing}")
+    spec = _parse_common(meta)
+    spec["version"] = version
+    spec.update(_parse_v1_architecture(meta) if version == 1 else _parse_layers(meta))
+    return spec
 
-    def require(condition, what):
-        if not condition:
-            raise _Invalid(f"invalid metadata: {what}")
 
-    sizes, activations, dropout = meta["sizes"], meta["activations"], meta["dropout"]
-    require(isinstance(sizes, list) and all(_is_int(s) for s in sizes),
-            f"'sizes' must be a list of integers, got {sizes!r}")
-    require(isinstance(activations, list)
-            and all(isinstance(a, dict) and set(a) == {"name", "param"} for a in activations),
-            "'activations' must be a list of {name, param} objects")
-    require(isinstance(meta["cost"], str), "'cost' must be a string")
-    require(isinstance(meta["dtype"], str), "'dtype' must be a string")
-    require(isinstance(dropout, list) and all(_is_number(p) for p in dropout),
-            "'dropout' must be a list of numbers")
-    require(isinstance(meta["batch_norm"], list) and all(isinstance(f, bool) for f in meta["batch_norm"]),
-            "'batch_norm' must be a list of true/false")
-    require(_is_number(meta["batch_norm_eps"]) and _is_number(meta["batch_norm_momentum"]),
-            "'batch_norm_eps' and 'batch_norm_momentum' must be numbers")
+def _require(condition, what):
+    if not condition:
+        raise _Invalid(f"invalid metadata: {what}")
+
+
+def _parse_common(meta):
+    """What every version's metadata holds besides the architecture."""
+    _require(isinstance(meta["cost"], str), "'cost' must be a string")
+    _require(isinstance(meta["dtype"], str), "'dtype' must be a string")
     optimizer = meta["optimizer"]
-    require(optimizer is None or (isinstance(optimizer, dict) and set(optimizer) == {"name", "hyper"}
-                                  and optimizer["name"] in OPTIMIZERS
-                                  and isinstance(optimizer["hyper"], dict)
-                                  and all(_is_number(v) for v in optimizer["hyper"].values())),
-            f"'optimizer' must be null or {{name: one of {sorted(OPTIMIZERS)}, hyper: {{...}}}}")
-    require(_is_int(meta["optimizer_steps"]) and meta["optimizer_steps"] >= 0,
-            "'optimizer_steps' must be a non-negative integer")
-    require(isinstance(meta["backend"], str), "'backend' must be a string")
-    require(meta["n_threads"] is None or _is_int(meta["n_threads"]),
-            "'n_threads' must be null or an integer")
-    require(_is_number(meta["lmbda"]), "'lmbda' must be a number")
-    require(meta["regularization"] in REGULARIZATIONS,
-            f"'regularization' must be one of {REGULARIZATIONS}, got {meta['regularization']!r}")
+    _require(optimizer is None or (isinstance(optimizer, dict) and set(optimizer) == {"name", "hyper"}
+                                   and optimizer["name"] in OPTIMIZERS
+                                   and isinstance(optimizer["hyper"], dict)
+                                   and all(_is_number(v) for v in optimizer["hyper"].values())),
+             f"'optimizer' must be null or {{name: one of {sorted(OPTIMIZERS)}, hyper: {{...}}}}")
+    _require(_is_int(meta["optimizer_steps"]) and meta["optimizer_steps"] >= 0,
+             "'optimizer_steps' must be a non-negative integer")
+    _require(isinstance(meta["backend"], str), "'backend' must be a string")
+    _require(meta["n_threads"] is None or _is_int(meta["n_threads"]),
+             "'n_threads' must be null or an integer")
+    _require(_is_number(meta["lmbda"]), "'lmbda' must be a number")
+    _require(meta["regularization"] in REGULARIZATIONS,
+             f"'regularization' must be one of {REGULARIZATIONS}, got {meta['regularization']!r}")
     rng = meta.get("rng")
-    require(rng is None or (isinstance(rng, dict) and rng.get("bit_generator") in _BIT_GENERATORS),
-            f"'rng' must be null or the state of one of {_BIT_GENERATORS}")
+    _require(rng is None or (isinstance(rng, dict) and rng.get("bit_generator") in _BIT_GENERATORS),
+             f"'rng' must be null or the state of one of {_BIT_GENERATORS}")
     arrays = meta["arrays"]
-    require(isinstance(arrays, dict), "'arrays' must be an object")
+    _require(isinstance(arrays, dict), "'arrays' must be an object")
     for key, description in arrays.items():
-        require(key in ("params", "bn_running")
-                or (key.startswith(STATE_PREFIX) and len(key) > len(STATE_PREFIX)),
-                f"unknown archive entry {key!r}")
-        require(isinstance(description, dict) and set(description) == {"shape", "dtype"}
-                and isinstance(description["shape"], list)
-                and all(_is_int(n) and n >= 0 for n in description["shape"])
-                and isinstance(description["dtype"], str),
-                f"the description of {key!r} must be {{shape: [int, ...], dtype: str}}")
-    require("params" in arrays, "'arrays' does not describe 'params'")
-
+        _require(key in ("params", "bn_running")
+                 or (key.startswith(STATE_PREFIX) and len(key) > len(STATE_PREFIX)),
+                 f"unknown archive entry {key!r}")
+        _require(isinstance(description, dict) and set(description) == {"shape", "dtype"}
+                 and isinstance(description["shape"], list)
+                 and all(_is_int(n) and n >= 0 for n in description["shape"])
+                 and isinstance(description["dtype"], str),
+                 f"the description of {key!r} must be {{shape: [int, ...], dtype: str}}")
+    _require("params" in arrays, "'arrays' does not describe 'params'")
     try:
         dtype = check_dtype(meta["dtype"])
         lmbda = check_float(meta["lmbda"], "lmbda", positive=False)
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"invalid metadata: {exc}") from None
     return {
-        "sizes": sizes,
-        "activations": [_build_activation(a) for a in activations],
         "cost": meta["cost"],
         "dtype": dtype,
-        "dropout": dropout,
-        "batch_norm": meta["batch_norm"],
-        "batch_norm_eps": meta["batch_norm_eps"],
-        "batch_norm_momentum": meta["batch_norm_momentum"],
         "optimizer": optimizer,
         "optimizer_steps": meta["optimizer_steps"],
         "backend": meta["backend"],
@@ -611,6 +631,62 @@ def _parse_metadata(meta):
         "rng": rng,
         "arrays": arrays,
     }
+
+
+def _parse_v1_architecture(meta):
+    """Version 1: a Network's sizes, activations, dropout and batch norm."""
+    sizes, activations, dropout = meta["sizes"], meta["activations"], meta["dropout"]
+    _require(isinstance(sizes, list) and all(_is_int(s) for s in sizes),
+             f"'sizes' must be a list of integers, got {sizes!r}")
+    _require(isinstance(activations, list)
+             and all(isinstance(a, dict) and set(a) == {"name", "param"} for a in activations),
+             "'activations' must be a list of {name, param} objects")
+    _require(isinstance(dropout, list) and all(_is_number(p) for p in dropout),
+             "'dropout' must be a list of numbers")
+    _require(isinstance(meta["batch_norm"], list)
+             and all(isinstance(f, bool) for f in meta["batch_norm"]),
+             "'batch_norm' must be a list of true/false")
+    _require(_is_number(meta["batch_norm_eps"]) and _is_number(meta["batch_norm_momentum"]),
+             "'batch_norm_eps' and 'batch_norm_momentum' must be numbers")
+    return {
+        "sizes": sizes,
+        "activations": [_build_activation(a) for a in activations],
+        "dropout": dropout,
+        "batch_norm": meta["batch_norm"],
+        "batch_norm_eps": meta["batch_norm_eps"],
+        "batch_norm_momentum": meta["batch_norm_momentum"],
+    }
+
+
+def _parse_layers(meta):
+    """Version 2: the model class, the input shape and the layers, built from their configs."""
+    _require(meta["model"] in _MODELS, f"'model' must be one of {_MODELS}, got {meta['model']!r}")
+    shape = meta["input_shape"]
+    _require(isinstance(shape, list) and all(_is_int(s) for s in shape),
+             f"'input_shape' must be a list of integers, got {shape!r}")
+    records = meta["layers"]
+    _require(isinstance(records, list) and records and all(isinstance(r, dict) for r in records),
+             "'layers' must be a non-empty list of layer objects")
+    return {"model": meta["model"], "input_shape": shape,
+            "layers": [_build_layer(record, l) for l, record in enumerate(records)]}
+
+
+def _build_layer(record, position):
+    """The layer a saved record describes: its activation rebuilt, lists made tuples, and every
+    value checked by the layer's own constructor."""
+    arguments = {}
+    for key, value in record.items():
+        if key == "activation":
+            if not isinstance(value, dict) or set(value) != {"name", "param"}:
+                raise _Invalid(f"layer {position}: the activation must be a {{name, param}} object")
+            value = _build_activation(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        arguments[key] = value
+    try:
+        return layer_from_config(arguments)
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"invalid model description: layer {position}: {exc}") from None
 
 
 def _build_activation(record):
@@ -638,28 +714,70 @@ def _build_activation(record):
 
 
 def _check_params_description(spec):
-    """`params` must be 1-D in the network's dtype, and at least as long as the architecture's
-    weights and biases (checked before the Network, which allocates them, is built)."""
+    """`params` must be 1-D in the model's dtype, and as long as the architecture's parameters
+    (checked before the model, which allocates them, is built)."""
     description = spec["arrays"]["params"]
     if len(description["shape"]) != 1 or description["dtype"] != spec["dtype"].name:
         raise _Invalid(f"'params' must be a 1-D {spec['dtype'].name} array, got shape "
                        f"{description['shape']} and dtype {description['dtype']}")
-    sizes, acts = spec["sizes"], spec["activations"]
-    needed = sum(max(n_out, 0) * act.pieces * (max(n_in, 0) + 1)
-                 for n_in, n_out, act in zip(sizes[:-1], sizes[1:], acts))
-    if needed > description["shape"][0]:
-        raise _Invalid(f"'params' has {description['shape'][0]} values but the architecture "
-                       f"{sizes} needs {needed}")
+    stored = description["shape"][0]
+    if spec["version"] == 1:
+        sizes, acts = spec["sizes"], spec["activations"]
+        needed = sum(max(n_out, 0) * act.pieces * (max(n_in, 0) + 1)
+                     for n_in, n_out, act in zip(sizes[:-1], sizes[1:], acts))
+        if needed > stored:
+            raise _Invalid(f"'params' has {stored} values but the architecture {sizes} needs "
+                           f"{needed}")
+        return
+    needed, shape = 0, tuple(spec["input_shape"])
+    try:
+        for layer in spec["layers"]:
+            built = layer.build(shape)
+            needed += built.n_params
+            shape = built.out_shape
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"invalid model description: {exc}") from None
+    if needed != stored:
+        raise _Invalid(f"'params' has {stored} values but the layers need {needed}")
+
+
+def _build_model(spec, backend, n_threads):
+    """The model the checked metadata describes (seeded with 0; the generator is restored later)."""
+    common = {"dtype": spec["dtype"], "backend": spec["backend"] if backend is None else backend,
+              "seed": 0, "n_threads": spec["n_threads"] if n_threads is None else n_threads}
+    if spec["version"] == 1:
+        return Network(spec["sizes"], activation=spec["activations"], cost=spec["cost"],
+                       dropout=spec["dropout"], batch_norm=spec["batch_norm"],
+                       batch_norm_eps=spec["batch_norm_eps"],
+                       batch_norm_momentum=spec["batch_norm_momentum"], **common)
+    if spec["model"] == "Sequential":
+        return Sequential(spec["layers"], spec["input_shape"], cost=spec["cost"], **common)
+    return _network_from_layers(spec["layers"], spec["input_shape"], spec["cost"], common)
+
+
+def _network_from_layers(layers, input_shape, cost, common):
+    """The Network whose layers these are: Dense layers, a Dropout after some hidden ones."""
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    if len(input_shape) != 1 or not dense or not isinstance(layers[-1], Dense):
+        raise ValueError("a Network's layers are Dense layers (with Dropout after hidden ones)")
+    dropout = []
+    for layer, following in zip(layers, layers[1:] + [None]):
+        if isinstance(layer, Dense) and layer is not layers[-1]:
+            dropout.append(following.p if isinstance(following, Dropout) else 0.0)
+    net = Network([input_shape[0]] + [layer.units for layer in dense],
+                  activation=[layer.activation for layer in dense], cost=cost, dropout=dropout,
+                  batch_norm=[layer.batch_norm for layer in dense[:-1]],
+                  batch_norm_eps=dense[0].batch_norm_eps,
+                  batch_norm_momentum=dense[0].batch_norm_momentum, **common)
+    if [layer.get_config() for layer in net.layers] != [layer.get_config() for layer in layers]:
+        raise ValueError("the layers are not those of a Network (Dense layers with the same batch "
+                         "norm settings, a Dropout after some hidden ones); save it as a Sequential")
+    return net
 
 
 def _build_network(spec, arrays, name, backend, n_threads, seed):
     try:
-        net = Network(spec["sizes"], activation=spec["activations"], cost=spec["cost"],
-                      dtype=spec["dtype"], backend=spec["backend"] if backend is None else backend,
-                      seed=0, n_threads=spec["n_threads"] if n_threads is None else n_threads,
-                      dropout=spec["dropout"], batch_norm=spec["batch_norm"],
-                      batch_norm_eps=spec["batch_norm_eps"],
-                      batch_norm_momentum=spec["batch_norm_momentum"])
+        net = _build_model(spec, backend, n_threads)
         if spec["optimizer"] is not None:
             optimizer = OPTIMIZERS[spec["optimizer"]["name"]](**spec["optimizer"]["hyper"])
             net.optimizer = get_optimizer(optimizer)
@@ -669,8 +787,8 @@ def _build_network(spec, arrays, name, backend, n_threads, seed):
         raise _Invalid(f"invalid model description: {exc}") from None
     params = arrays["params"]
     if params.shape != net.params.shape:
-        raise _Invalid(f"'params' has {len(params)} values but a network {spec['sizes']} with these "
-                       f"activations has {len(net.params)}")
+        raise _Invalid(f"'params' has {len(params)} values but the architecture has "
+                       f"{len(net.params)}")
     running = arrays.get("bn_running", np.zeros(0, dtype=net.dtype))
     if running.shape != net.bn_running.shape or running.dtype != net.dtype:
         raise _Invalid(f"'bn_running' must be {net.bn_running.shape} {net.dtype.name} for this "

@@ -108,10 +108,18 @@ def _need_image(shape, what):
 
 
 class Layer:
-    """Base class of the layer specs."""
+    """Base class of the layer specs. `config_fields` name the constructor arguments that
+    `get_config` records and `layer_from_config` passes back (the save format, the command line)."""
+
+    config_fields = ()
 
     def build(self, in_shape):  # pragma: no cover - every layer overrides it
         raise NotImplementedError
+
+    def get_config(self):
+        """{"kind": class name, argument: value, ...}: ``layer_from_config`` rebuilds the layer."""
+        return {"kind": type(self).__name__,
+                **{name: getattr(self, name) for name in self.config_fields}}
 
 
 class Conv2D(Layer):
@@ -129,6 +137,9 @@ class Conv2D(Layer):
     activation : str or Activation
         An elementwise activation (not softmax/maxout); default "relu".
     """
+
+    config_fields = ("filters", "kernel_size", "stride", "padding", "activation", "batch_norm",
+                     "batch_norm_eps", "batch_norm_momentum")
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation="relu",
                  batch_norm=False, batch_norm_eps=1e-5, batch_norm_momentum=0.9):
@@ -169,6 +180,7 @@ class Conv2D(Layer):
 
 class _Pool(Layer):
     kind = ""
+    config_fields = ("size",)
 
     def __init__(self, size):
         self.size = check_int(size, "pool size", 1)
@@ -219,6 +231,8 @@ class Dense(Layer):
         Elementwise, or "softmax" for the output layer. Default "sigmoid" (the book's).
     """
 
+    config_fields = ("units", "activation", "batch_norm", "batch_norm_eps", "batch_norm_momentum")
+
     def __init__(self, units, activation="sigmoid", batch_norm=False, batch_norm_eps=1e-5,
                  batch_norm_momentum=0.9):
         self.units = check_int(units, "units", 1)
@@ -243,6 +257,8 @@ class Dense(Layer):
 
 class Dropout(Layer):
     """Inverted dropout of the previous layer's output with probability p (0 <= p < 1)."""
+
+    config_fields = ("p",)
 
     def __init__(self, p):
         if isinstance(p, bool) or not isinstance(p, (int, float)):
@@ -274,6 +290,22 @@ def _elementwise(activation, where):
     if act.rowwise or act.pieces > 1:
         raise ValueError(f"{where} needs an elementwise activation, got {act.name!r}")
     return act
+
+
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout)}
+
+
+def layer_from_config(config):
+    """The layer a `Layer.get_config()` dict describes (checked by the layer's constructor)."""
+    if not isinstance(config, dict) or config.get("kind") not in LAYER_CLASSES:
+        kind = config.get("kind") if isinstance(config, dict) else config
+        raise ValueError(f"unknown layer kind {kind!r}; choose one of {sorted(LAYER_CLASSES)}")
+    cls = LAYER_CLASSES[config["kind"]]
+    arguments = {key: value for key, value in config.items() if key != "kind"}
+    unknown = set(arguments) - set(cls.config_fields)
+    if unknown:
+        raise ValueError(f"{config['kind']} takes no argument {sorted(unknown)}")
+    return cls(**arguments)
 
 
 LAYER_KINDS = {"conv": 0, "maxpool": 1, "avgpool": 2, "flatten": 3, "dense": 4, "dropout": 5}

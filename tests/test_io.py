@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,14 +173,17 @@ def test_without_state_still_predicts_the_same(tmp_path, saved):
 def test_metadata_layout(saved):
     net, path = saved
     meta = metadata_of(path)
-    assert meta["format"] == "nnfast-network" and meta["format_version"] == 1
+    assert meta["format"] == "nnfast-model" and meta["format_version"] == 2
     assert meta["nnfast_version"] == nnfast.__version__
-    assert meta["sizes"] == [4, 6, 5, 3]
-    assert meta["activations"] == [{"name": "leaky_relu", "param": 0.2},
-                                   {"name": "elu", "param": 0.5},
-                                   {"name": "softmax", "param": 0.0}]
+    assert meta["model"] == "Network" and meta["input_shape"] == [4]
+    norm = {"batch_norm": False, "batch_norm_eps": 1e-5, "batch_norm_momentum": 0.9}
+    assert meta["layers"] == [
+        {"kind": "Dense", "units": 6, "activation": {"name": "leaky_relu", "param": 0.2}, **norm},
+        {"kind": "Dropout", "p": 0.25},
+        {"kind": "Dense", "units": 5, "activation": {"name": "elu", "param": 0.5}, **norm},
+        {"kind": "Dense", "units": 3, "activation": {"name": "softmax", "param": 0.0}, **norm}]
     assert meta["cost"] == "log_likelihood" and meta["dtype"] == "float64"
-    assert meta["dropout"] == [0.25, 0.0]
+    assert "sizes" not in meta and "dropout" not in meta
     assert meta["backend"] == "cython" and meta["n_threads"] is None
     assert meta["lmbda"] == 0.5 and meta["regularization"] == "l2"
     assert meta["rng"] == net.rng.bit_generator.state
@@ -446,11 +450,16 @@ def test_pickled_entries_are_never_unpickled(tmp_path, saved):
     assert_refused(crafted)
 
 
+V1_FILE = Path(__file__).parent / "data" / "v1_leaky_elu_softmax.npz"
+
+
 @pytest.fixture
-def parts(saved):
-    """(metadata dict, params) of a valid file, for crafting broken ones."""
-    net, path = saved
-    return metadata_of(path), net.params.copy()
+def parts():
+    """(metadata dict, params) of a valid version-1 file (the `saved` network, written by nnfast
+    before format version 2), for crafting broken ones. tests/test_io_models.py crafts broken
+    version-2 files."""
+    with np.load(V1_FILE, allow_pickle=False) as archive:
+        return metadata_of(V1_FILE), archive["params"].copy()
 
 
 def test_metadata_that_does_not_match_the_arrays(tmp_path, parts):
