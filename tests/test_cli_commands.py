@@ -297,6 +297,60 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
         assert expected in run_error(capsys, argv), argv
 
 
+@pytest.fixture
+def four_features_csv(tmp_path):
+    """A CSV of 4 features and its labels (0 to 2) in the first column."""
+    def write(labels):
+        path = tmp_path / "four.csv"
+        rows = [f"{label},{i},{i + 1},{i + 2},{i + 3}" for i, label in enumerate(labels)]
+        path.write_text("\n".join(rows) + "\n")
+        return str(path)
+    return write
+
+
+def test_absurd_label_is_refused_before_allocating(four_features_csv, monkeypatch, capsys):
+    """A label of 1e9 would make the classes 0 to 1e9: one clear line naming the column, no
+    MemoryError traceback, nothing allocated (the network is never built)."""
+    import nnfast.network
+
+    def never(*args, **kwargs):
+        raise AssertionError("the network was built")
+    monkeypatch.setattr(nnfast.network.Network, "__init__", never)
+    csv = four_features_csv([0, 1, 2, 1000000000])
+    message = run_error(capsys, ["train", "--data", csv, "--epochs", "1"])
+    assert "1000000000" in message and "--label-column 0" in message and "4 rows" in message
+
+
+def test_layers_too_large_for_memory(four_features_csv, monkeypatch, capsys):
+    import nnfast._cli_train
+
+    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 16 * 2**30)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]),
+                                 "--layers", "4,1000000000,3"])
+    assert message.startswith("nnfast: error: --layers 4,1000000000,3: 8,000,000,003 parameters")
+    assert "memory" in message and "16.0 GiB" in message
+    assert capsys.readouterr().out == ""  # refused before the data was read
+    # the default layers (features, 100, classes) are checked too
+    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 4096)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0])])
+    assert "the layers (default: features, 100, classes) 4,100,3" in message
+
+
+def test_unexpected_failure_is_one_line(four_features_csv, monkeypatch, capsys):
+    """Anything a command did not foresee (here a MemoryError from training) is one line, exit 2."""
+    import nnfast.network
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 29.8 GiB for an array\nwith shape (8000000003,)")
+    monkeypatch.setattr(nnfast.network.Network, "fit", out_of_memory)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]), "--quiet"])
+    assert message == ("nnfast: error: out of memory: Unable to allocate 29.8 GiB for an array "
+                       "with shape (8000000003,)")
+    monkeypatch.setattr(nnfast.network.Network, "fit", lambda *a, **k: {}["missing"])
+    assert run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]), "--quiet"]) == (
+        "nnfast: error: KeyError: 'missing'")
+
+
 @pytest.mark.parametrize("command, options", [
     ("train", ["--save", "--plot", "--json", "--data", "--validation-split", "--optimizer",
                "--dropout", "--label-column", "--labels", "--scale"]),
