@@ -2,7 +2,6 @@
 and the generic --data files, run in-process through nnfast.cli.main on the bundled subset or on
 small files made here."""
 
-import importlib.util
 import io
 import json
 import re
@@ -17,7 +16,6 @@ from nnfast.cli import main
 from nnfast.datasets import load_bundled_mnist
 
 SMALL = ["--epochs", "1", "--layers", "784,16,10"]
-HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -222,11 +220,6 @@ def test_keras_style_npz_splits(bundled, tmp_path, capsys):
     assert float(re.search(r"final test accuracy: (\d+\.\d\d)% \(\d+/500\)", out)[1]) > 75
 
 
-needs_matplotlib = pytest.mark.skipif(
-    not HAVE_MATPLOTLIB, reason="matplotlib is not installed (the optional 'plot' extra)")
-
-
-@needs_matplotlib
 def test_train_plot_and_show_errors(trained, tmp_path, capsys):
     curves = tmp_path / "curves.png"
     assert main(["train", "--plot", str(curves)] + SMALL) == 0
@@ -277,8 +270,7 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
         (["evaluate", model, "--split", "validation"], "no validation part"),
         (["evaluate", model, "--scale", "zero"], "--scale"),
         (["show-errors", model, "--count", "0"], "--count"),
-        (["show-errors", model, "--data", str(labelled)],
-         "5 features per row" if HAVE_MATPLOTLIB else "needs matplotlib"),  # checked first
+        (["show-errors", model, "--data", str(labelled)], "5 features per row"),
         (["train", "--data", str(labelled), "--layers", "784,30,10"], "must start with 5"),
         (["train", "--data", str(labelled), "--layers", "5,30,10"], "must end with 3"),
         (["train", "--data", str(labelled), "--early-stopping", "3"], "needs a validation set"),
