@@ -164,10 +164,10 @@ def _check_parameter_memory(sizes, dtype, what):
     memory = _physical_memory()
     if memory is not None and PARAMETER_COPIES * needed > memory:
         raise UsageError(
-            f"{what} {','.join(map(str, sizes))}: {count:,} parameters take {needed / 2**30:.1f} "
-            f"GiB of {dtype} and training holds about {PARAMETER_COPIES} copies (weights, gradient, "
-            f"optimizer state), more than this machine's {memory / 2**30:.1f} GiB of memory; "
-            "use smaller layers")
+            f"{what} {','.join(map(str, sizes))}: {count:,} parameters take "
+            f"{needed / 2**30:.1f} GiB of {dtype} and training holds about {PARAMETER_COPIES} "
+            f"copies (weights, gradient, optimizer state), more than this machine's "
+            f"{memory / 2**30:.1f} GiB of memory; use smaller layers")
 
 
 def _classes(args, sets):

@@ -26,8 +26,9 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     dominates, epsilon / eps, the rounding noise of the difference quotient of a cost of order one.
     So an entry whose true derivative is 0 reads 0 when backprop gives 0 (up to the numeric noise
     over the floor, epsilon * |C| / eps^2: about 2e-7 for a float64 cost of 10 with the default
-    eps) and 1.0 when backprop gives anything of at least the floor: with the default eps, a wrong 0.01 there reads 1.0 and a wrong 1e-6 reads 0.01. Every
-    parameter is restored exactly afterwards.
+    eps) and 1.0 when backprop gives anything of at least the floor: with the default eps, a wrong
+    0.01 there reads 1.0 and a wrong 1e-6 reads 0.01. Every parameter is restored exactly
+    afterwards.
 
     Parameters
     ----------

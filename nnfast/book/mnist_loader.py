@@ -41,8 +41,8 @@ __all__ = ["load_data", "load_data_wrapper", "vectorized_result"]
 
 def _directory(path):
     if path is not None and Path(path).expanduser().is_file():
-        raise ValueError(f"{path} is a file: give the directory that holds it, with either the four "
-                         f"MNIST idx files ({', '.join(MNIST_FILES.values())}) or the book's "
+        raise ValueError(f"{path} is a file: give the directory that holds it, with either the "
+                         f"four MNIST idx files ({', '.join(MNIST_FILES.values())}) or the book's "
                          f"{BOOK_PICKLE}")
     return path
 
