@@ -2,8 +2,12 @@
 
 import argparse
 import math
+import os
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent)
@@ -12,6 +16,10 @@ from .training import Callback
 
 BOOK_LMBDA, BOOK_TRAINING_ROWS = 5.0, 50000  # network2's MNIST runs: lmbda 5.0 over 50,000 rows
 DEFAULT_HIDDEN = 100
+# Classes are inferred as the largest label + 1; a data set may leave some unused, but more classes
+# than rows (and than this) means a column that does not hold class numbers.
+MAX_CLASSES_ANY_ROWS = 1000
+PARAMETER_COPIES = 3  # training holds the parameters, their gradient and optimizer state or update
 _BAR_STEPS = 40  # progress bar redraws per epoch (each one a return from the compiled epoch loop)
 
 
@@ -115,6 +123,8 @@ def _check_options(args):
         raise UsageError(f"--validation-split must be between 0 and 1, got {args.validation_split}")
     if args.early_stopping is not None and args.early_stopping < 1:
         raise UsageError(f"--early-stopping must be at least 1, got {args.early_stopping}")
+    if args.layers is not None:
+        _check_parameter_memory(args.layers, args.dtype, "--layers")
     check_output_path(args.save, "--save")
     check_output_path(args.plot, "--plot")
     check_output_path(args.json, "--json")
@@ -124,8 +134,6 @@ def _check_options(args):
 
 def _split(args, sets):
     """Apply --validation-split (for MNIST: of train + validation, all 60,000 training images)."""
-    import numpy as np
-
     from .datasets import train_validation_split
 
     X, y = sets.parts["train"]
@@ -140,10 +148,51 @@ def _split(args, sets):
                   **({"test": sets.parts["test"]} if "test" in sets.parts else {})}
 
 
+def _physical_memory():
+    """The machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_parameter_memory(sizes, dtype, what):
+    """Refuse layers whose parameters, a few copies of them, would not fit in the machine's memory
+    (before anything is allocated, instead of a MemoryError or a machine brought to swapping)."""
+    count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    needed = count * np.dtype(dtype).itemsize
+    memory = _physical_memory()
+    if memory is not None and PARAMETER_COPIES * needed > memory:
+        raise UsageError(
+            f"{what} {','.join(map(str, sizes))}: {count:,} parameters take "
+            f"{needed / 2**30:.1f} GiB of {dtype} and training holds about {PARAMETER_COPIES} "
+            f"copies (weights, gradient, optimizer state), more than this machine's "
+            f"{memory / 2**30:.1f} GiB of memory; use smaller layers")
+
+
+def _classes(args, sets):
+    """The data's number of classes (its largest label + 1), refused when absurd for its rows."""
+    classes = sets.n_classes()
+    rows = sum(len(y) for _, y in sets.parts.values())
+    if classes > max(rows, MAX_CLASSES_ANY_ROWS):
+        column = ""
+        if Path(args.data).suffix.lower() == ".csv":
+            column = f" in --label-column {0 if args.label_column is None else args.label_column}"
+        raise UsageError(
+            f"the labels of {sets.description}{column} go up to {classes - 1}: that would be "
+            f"{classes} classes (0 to the largest label, one output unit each) for {rows} rows; "
+            f"labels must be class numbers 0 to K-1 with K at most the number of rows (or "
+            f"{MAX_CLASSES_ANY_ROWS}): is that the labels' column?")
+    return classes
+
+
 def _sizes(args, sets):
-    width, classes = sets.n_features(), sets.n_classes()
+    width, classes = sets.n_features(), _classes(args, sets)
     if args.layers is None:
-        return [width, DEFAULT_HIDDEN, classes]
+        sizes = [width, DEFAULT_HIDDEN, classes]
+        _check_parameter_memory(sizes, args.dtype, "the layers (default: features, "
+                                f"{DEFAULT_HIDDEN}, classes)")
+        return sizes
     sizes = args.layers
     text = ",".join(map(str, sizes))
     if sizes[0] != width:

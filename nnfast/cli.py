@@ -3,9 +3,11 @@
 
 Run ``nnfast --help`` (or ``python -m nnfast --help``) for the commands and ``nnfast COMMAND --help``
 for their options. User mistakes (bad options, missing or malformed files, data that does not fit
-the network, values the API refuses) print one line ``nnfast: error: ...`` on stderr and exit with
-status 2; they never show a traceback. The commands live in ``nnfast._cli_train`` and
-``nnfast._cli_model``.
+the network, values the API refuses, layers or labels too large for the machine's memory) print
+one line ``nnfast: error: ...`` on stderr and exit with status 2; they never show a traceback. Any
+other failure of a command (a MemoryError, a bug) prints one line too, naming the exception's type,
+and exits with status 2; an interrupt (Ctrl-C) prints ``nnfast: interrupted`` and exits with 130.
+The commands live in ``nnfast._cli_train`` and ``nnfast._cli_model``.
 """
 
 import argparse
@@ -66,8 +68,9 @@ def _bench(argv):
 def main(argv=None):
     """Run the ``nnfast`` command with `argv` (default: ``sys.argv[1:]``).
 
-    Returns 0 on success. A user mistake prints one line ``nnfast: error: ...`` on stderr and raises
-    ``SystemExit(2)``; ``--help`` and ``--version`` exit with status 0 as argparse does.
+    Returns 0 on success. A user mistake, or any other failure, prints one line
+    ``nnfast: error: ...`` on stderr and raises ``SystemExit(2)``; ``--help`` and ``--version`` exit
+    with status 0 as argparse does.
     """
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
@@ -77,6 +80,10 @@ def main(argv=None):
         return args.run(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    except Exception as exc:  # not a known mistake: still one line, with what went wrong
+        what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+        print(f"{PROG}: error: {what}: {_one_line(exc)}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr, flush=True)

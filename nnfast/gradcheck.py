@@ -11,11 +11,24 @@ from ._validation import check_data, check_float, check_int
 def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     """The largest relative error between the backpropagated gradient and central differences.
 
-    For each checked parameter p: numeric = (C(p + eps) - C(p - eps)) / (2 eps), with C the summed
-    cost of the rows of (X, y) (no regularisation, no dropout; batch norm in training mode, with the
-    statistics of all the rows as one batch), computed by the network's own backend; relative error = |backprop - numeric| / max(|backprop| + |numeric|, 1e-6): the floor
-    judges gradients near 0 on their absolute error, since rounding in C limits the numeric one to
-    about 1e-11 there. Every parameter is restored exactly afterwards.
+    For each checked parameter p, with b its backpropagated derivative and n the numeric one::
+
+        n = (C(p + eps) - C(p - eps)) / (2 eps)
+        error = |b - n| / max(|b| + |n|, floor),    floor = max(eps, epsilon(dtype) / eps)
+
+    C is the summed cost of the rows of (X, y) (no regularisation, no dropout; batch norm in
+    training mode, with the statistics of all the rows as one batch), computed by the network's
+    own backend; epsilon(dtype) is the machine epsilon of the network's dtype (2.2e-16 for
+    float64). The floor is a fixed absolute number, the same for every entry: derivatives larger
+    than it are judged on their relative error, smaller ones on their absolute error divided by it.
+    It is the step eps (the numeric derivative's own error, about eps^2 from truncation plus
+    epsilon * |C| / eps from rounding, stays far below it), or, for an eps so small that rounding
+    dominates, epsilon / eps, the rounding noise of the difference quotient of a cost of order one.
+    So an entry whose true derivative is 0 reads 0 when backprop gives 0 (up to the numeric noise
+    over the floor, epsilon * |C| / eps^2: about 2e-7 for a float64 cost of 10 with the default
+    eps) and 1.0 when backprop gives anything of at least the floor: with the default eps, a wrong
+    0.01 there reads 1.0 and a wrong 1e-6 reads 0.01. Every parameter is restored exactly
+    afterwards.
 
     Parameters
     ----------
@@ -23,7 +36,8 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
         Either backend. Use float64 for a meaningful check (float32 cannot resolve small eps).
     X, y : the data (a handful of rows is enough).
     eps : float
-        The finite-difference step (1e-4 balances truncation, about eps^2, against rounding).
+        The finite-difference step (1e-4 balances truncation, about eps^2, against rounding), and
+        the floor above.
     n_samples : int or None
         Check this many parameters, drawn without replacement by ``numpy.random.default_rng(seed)``
         (not the network's Generator); None: every parameter when there are at most 2000, else 2000.
@@ -31,7 +45,9 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     Returns
     -------
     float
-        The maximum relative error (a correct backprop in float64 gives about 1e-7 or less).
+        The maximum error over the checked parameters, between 0 and 1 (a correct backprop in
+        float64 with the default eps gives less than 1e-6, mostly about 1e-8: the truncation
+        error of the central difference).
 
     Raises
     ------
@@ -46,42 +62,47 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     if not isinstance(net, Network):
         raise TypeError(f"gradcheck expects an nnfast.Network, got {type(net).__name__}")
     with net._usage.using("gradcheck", write=True):
-        return _gradcheck(net, X, y, eps, n_samples, seed)
+        eps = check_float(eps, "eps", positive=True)
+        X, labels, targets = check_data(X, y, net.sizes[0], net.sizes[-1], net.dtype)
+        backprop = net.gradient(X, y)
+        count = len(net.params)
+        if n_samples is None:
+            n_samples = min(count, 2000)
+        n_samples = min(check_int(n_samples, "n_samples", 1), count)
+        indices = (np.arange(count) if n_samples == count
+                   else np.random.default_rng(seed).choice(count, n_samples, replace=False))
+        n_threads = _threads.effective_n_threads(net.n_threads)
+        batch_stats = any(net.batch_norm)  # batch norm: the gradient is of the rows' statistics
 
-
-def _gradcheck(net, X, y, eps, n_samples, seed):
-    eps = check_float(eps, "eps", positive=True)
-    X, labels, targets = check_data(X, y, net.sizes[0], net.sizes[-1], net.dtype)
-    analytic = net.gradient(X, y)
-    count = len(net.params)
-    if n_samples is None:
-        n_samples = min(count, 2000)
-    n_samples = min(check_int(n_samples, "n_samples", 1), count)
-    indices = (np.arange(count) if n_samples == count
-               else np.random.default_rng(seed).choice(count, n_samples, replace=False))
-    n_threads = _threads.effective_n_threads(net.n_threads)
-    params = net.params
-    batch_stats = any(net.batch_norm)  # batch norm: the cost the gradient is of uses the rows' statistics
-    # gradients far below the typical one are judged on their absolute error: the numeric
-    # derivative of a parameter with no effect is rounding noise, about 1e-16 |C| / eps
-    floor = max(1e-3 * float(np.sqrt(np.mean(np.square(analytic, dtype=np.float64)))), 1e-10)
-    worst = 0.0
-    with net._blas_threads(n_threads):
-        for index in indices:
-            saved = params[index]
+        def summed_cost():
             try:
-                params[index] = saved + eps
-                plus = net._backend.evaluate(net, X, labels, targets, n_threads, batch_stats)[0]
-                params[index] = saved - eps
-                minus = net._backend.evaluate(net, X, labels, targets, n_threads, batch_stats)[0]
+                return net._backend.evaluate(net, X, labels, targets, n_threads, batch_stats)[0]
             except FloatingPointError:  # the compiled kernels refuse non-finite layer outputs
-                plus = minus = math.inf
-            finally:
-                params[index] = saved
-            numeric = (plus - minus) / (2 * eps)
-            if not math.isfinite(numeric):
-                raise ValueError(f"the cost is not finite at parameter {index} +- eps (eps = {eps:g}); "
-                                 "use a small eps such as the default 1e-4")
-            error = abs(float(analytic[index]) - numeric) / max(abs(float(analytic[index])) + abs(numeric), floor)
-            worst = max(worst, error)
+                return math.inf
+
+        with net._blas_threads(n_threads):
+            return _largest_error(net.params, backprop, summed_cost, indices, eps)
+
+
+def _largest_error(params, backprop, summed_cost, indices, eps):
+    """The largest error (as documented in `gradcheck`) of `backprop` against central differences
+    of ``summed_cost()`` (the cost at the current `params`, a flat array changed in place and
+    restored) over the entries `indices`."""
+    floor = max(eps, float(np.finfo(params.dtype).eps) / eps)
+    worst = 0.0
+    for index in indices:
+        saved = params[index]
+        try:
+            params[index] = saved + eps
+            plus = summed_cost()
+            params[index] = saved - eps
+            minus = summed_cost()
+        finally:
+            params[index] = saved
+        numeric = (plus - minus) / (2 * eps)
+        if not math.isfinite(numeric):
+            raise ValueError(f"the cost is not finite at parameter {index} +- eps (eps = {eps:g}); "
+                             "use a small eps such as the default 1e-4")
+        derivative = float(backprop[index])
+        worst = max(worst, abs(derivative - numeric) / max(abs(derivative) + abs(numeric), floor))
     return worst

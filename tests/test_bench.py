@@ -94,8 +94,7 @@ def test_torch_baselines_take_the_books_step(trainer):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
 
 
-def test_sklearn_baseline_runs_an_epoch():
-    pytest.importorskip("sklearn")
+def test_sklearn_baseline_runs_an_epoch():  # scikit-learn is in the test extra: never skipped
     from nnfast._bench_baselines import SklearnTrainer
 
     rng = np.random.default_rng(0)

@@ -535,3 +535,22 @@ def test_loader_default_directory_and_errors(monkeypatch, tmp_path):
     assert str(tmp_path / "nowhere") in str(info.value)
     with pytest.raises(ValueError, match="is a file"):
         mnist_loader.load_data(MNIST_DIR / "mnist.pkl.gz")
+
+
+def test_loader_errors_name_both_accepted_forms(tmp_path):
+    """The loader reads a directory with the four idx files or the book's mnist.pkl.gz (through
+    the restricted unpickler); its errors must say so, not that no pickle is read."""
+    from nnfast.datasets import BOOK_PICKLE, MNIST_FILES
+
+    with pytest.raises(FileNotFoundError) as info:
+        mnist_loader.load_data(tmp_path)  # an empty directory (nothing downloaded for a given path)
+    message = str(info.value)
+    assert str(tmp_path) in message and BOOK_PICKLE in message
+    assert all(name in message for name in MNIST_FILES.values())
+    pickled = tmp_path / BOOK_PICKLE
+    pickled.write_bytes(b"")
+    with pytest.raises(ValueError, match="is a file") as info:
+        mnist_loader.load_data_wrapper(pickled)
+    message = str(info.value)
+    assert f"the book's {BOOK_PICKLE}" in message and "does not read" not in message
+    assert all(name in message for name in MNIST_FILES.values())

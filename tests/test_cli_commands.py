@@ -2,7 +2,6 @@
 and the generic --data files, run in-process through nnfast.cli.main on the bundled subset or on
 small files made here."""
 
-import importlib.util
 import io
 import json
 import re
@@ -17,7 +16,6 @@ from nnfast.cli import main
 from nnfast.datasets import load_bundled_mnist
 
 SMALL = ["--epochs", "1", "--layers", "784,16,10"]
-HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -222,11 +220,6 @@ def test_keras_style_npz_splits(bundled, tmp_path, capsys):
     assert float(re.search(r"final test accuracy: (\d+\.\d\d)% \(\d+/500\)", out)[1]) > 75
 
 
-needs_matplotlib = pytest.mark.skipif(
-    not HAVE_MATPLOTLIB, reason="matplotlib is not installed (the optional 'plot' extra)")
-
-
-@needs_matplotlib
 def test_train_plot_and_show_errors(trained, tmp_path, capsys):
     curves = tmp_path / "curves.png"
     assert main(["train", "--plot", str(curves)] + SMALL) == 0
@@ -277,8 +270,7 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
         (["evaluate", model, "--split", "validation"], "no validation part"),
         (["evaluate", model, "--scale", "zero"], "--scale"),
         (["show-errors", model, "--count", "0"], "--count"),
-        (["show-errors", model, "--data", str(labelled)],
-         "5 features per row" if HAVE_MATPLOTLIB else "needs matplotlib"),  # checked first
+        (["show-errors", model, "--data", str(labelled)], "5 features per row"),
         (["train", "--data", str(labelled), "--layers", "784,30,10"], "must start with 5"),
         (["train", "--data", str(labelled), "--layers", "5,30,10"], "must end with 3"),
         (["train", "--data", str(labelled), "--early-stopping", "3"], "needs a validation set"),
@@ -295,6 +287,60 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
     ]
     for argv, expected in cases:
         assert expected in run_error(capsys, argv), argv
+
+
+@pytest.fixture
+def four_features_csv(tmp_path):
+    """A CSV of 4 features and its labels (0 to 2) in the first column."""
+    def write(labels):
+        path = tmp_path / "four.csv"
+        rows = [f"{label},{i},{i + 1},{i + 2},{i + 3}" for i, label in enumerate(labels)]
+        path.write_text("\n".join(rows) + "\n")
+        return str(path)
+    return write
+
+
+def test_absurd_label_is_refused_before_allocating(four_features_csv, monkeypatch, capsys):
+    """A label of 1e9 would make the classes 0 to 1e9: one clear line naming the column, no
+    MemoryError traceback, nothing allocated (the network is never built)."""
+    import nnfast.network
+
+    def never(*args, **kwargs):
+        raise AssertionError("the network was built")
+    monkeypatch.setattr(nnfast.network.Network, "__init__", never)
+    csv = four_features_csv([0, 1, 2, 1000000000])
+    message = run_error(capsys, ["train", "--data", csv, "--epochs", "1"])
+    assert "1000000000" in message and "--label-column 0" in message and "4 rows" in message
+
+
+def test_layers_too_large_for_memory(four_features_csv, monkeypatch, capsys):
+    import nnfast._cli_train
+
+    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 16 * 2**30)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]),
+                                 "--layers", "4,1000000000,3"])
+    assert message.startswith("nnfast: error: --layers 4,1000000000,3: 8,000,000,003 parameters")
+    assert "memory" in message and "16.0 GiB" in message
+    assert capsys.readouterr().out == ""  # refused before the data was read
+    # the default layers (features, 100, classes) are checked too
+    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 4096)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0])])
+    assert "the layers (default: features, 100, classes) 4,100,3" in message
+
+
+def test_unexpected_failure_is_one_line(four_features_csv, monkeypatch, capsys):
+    """Anything a command did not foresee (here a MemoryError from training) is one line, exit 2."""
+    import nnfast.network
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 29.8 GiB for an array\nwith shape (8000000003,)")
+    monkeypatch.setattr(nnfast.network.Network, "fit", out_of_memory)
+    message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]), "--quiet"])
+    assert message == ("nnfast: error: out of memory: Unable to allocate 29.8 GiB for an array "
+                       "with shape (8000000003,)")
+    monkeypatch.setattr(nnfast.network.Network, "fit", lambda *a, **k: {}["missing"])
+    assert run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]), "--quiet"]) == (
+        "nnfast: error: KeyError: 'missing'")
 
 
 @pytest.mark.parametrize("command, options", [

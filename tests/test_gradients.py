@@ -60,3 +60,32 @@ def test_gradient_check_can_fail():
                                          net.cost_function.per_example, lambda a, y, act: y - a)
     net.cost_function = broken
     assert max_relative_error(net, X, Y) > 0.5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_gradcheck_catches_a_small_error_where_the_gradient_is_zero(backend, monkeypatch):
+    """nnfast.gradcheck's error is |b - n| / max(|b| + |n|, floor) with the documented absolute
+    floor max(eps, machine epsilon / eps), not 1e-3 x the gradient's RMS: a wrong backprop entry
+    where the true derivative is exactly 0 reads 1.0 from the floor up, and in proportion below."""
+    net = nnfast.Network([3, 4, 2], backend=backend, seed=6)
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
+    X[:, 1] = 0.0  # the weights from input 1 have no effect: their true derivative is exactly 0
+    marker = np.zeros_like(net.params)
+    net.layer_views(marker)[0][0][2, 1] = 1.0  # W_0 (units x inputs): unit 2's weight from input 1
+    index = int(np.flatnonzero(marker)[0])
+    true_gradient = net.gradient
+    assert true_gradient(X, y)[index] == 0.0
+    assert nnfast.gradcheck(net, X, y) < 1e-6  # a correct backprop passes
+
+    def off_by(amount):
+        def gradient(X, y):
+            grad = true_gradient(X, y)
+            grad[index] += amount
+            return grad
+        return gradient
+
+    eps = 1e-4  # the default step, and so the floor
+    for amount, expected in ((0.01, 1.0), (2 * eps, 1.0), (1e-6, 1e-6 / eps)):
+        monkeypatch.setattr(net, "gradient", off_by(amount))
+        assert nnfast.gradcheck(net, X, y) == pytest.approx(expected, rel=1e-6), amount

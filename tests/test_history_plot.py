@@ -15,7 +15,6 @@ def history():
 
 
 def test_plot_draws_both_curves_of_both_measures(monkeypatch, tmp_path):
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the optional 'plot' extra)")
     from matplotlib.figure import Figure
 
     drawn = []
@@ -38,7 +37,6 @@ def test_plot_draws_both_curves_of_both_measures(monkeypatch, tmp_path):
 
 
 def test_plot_without_validation_has_one_curve(monkeypatch, tmp_path):
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the optional 'plot' extra)")
     from matplotlib.figure import Figure
 
     drawn = []

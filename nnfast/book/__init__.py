@@ -14,7 +14,9 @@ Swap one import and keep the book's code::
 - `nnfast.book.network2`: chapter 3's ``Network(sizes, cost=CrossEntropyCost)`` with the two cost
   classes, the two weight initializers, L2 regularisation, the four monitors, ``save`` and ``load``;
 - `nnfast.book.mnist_loader`: ``load_data`` and ``load_data_wrapper`` in the book's formats, read
-  from the standard MNIST idx files (no pickle, nothing downloaded).
+  from the four standard MNIST idx files, or, where they are not all present, from the book's
+  ``mnist.pkl.gz`` through a restricted unpickler that builds NumPy arrays only and refuses any
+  other global; the idx files are downloaded into the default directory when it holds neither.
 
 Each book network keeps the book's ``sizes``, ``num_layers``, ``weights`` and ``biases`` (lists of
 arrays, biases as ``(n, 1)`` columns) and does its work on an internal `nnfast.Network`: the

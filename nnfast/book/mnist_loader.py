@@ -1,7 +1,7 @@
-"""The book's ``mnist_loader.py`` API, read from the standard MNIST idx files.
+"""The book's ``mnist_loader.py`` API, read from the standard MNIST idx files or the book's pickle.
 
 ``load_data()`` and ``load_data_wrapper()`` return what the book's loader returns, built by
-`nnfast.datasets.load_mnist` (no pickle is read):
+`nnfast.datasets.load_mnist`:
 
 - ``load_data(path=None)``: ``(training_data, validation_data, test_data)``, each a tuple
   ``(X, y)`` with X a float32 array ``(n, 784)`` of ``pixel / 256`` and y an int64 array of the
@@ -11,16 +11,22 @@
   column (a view into the float32 array); training y is the one-hot ``(10, 1)`` float64 column of
   the digit (`vectorized_result`), validation and test y the digit itself (a NumPy int64).
 
-``path`` is the directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
-``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (gzipped or not). Without it:
-``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``, where the four files are downloaded when absent
-(sha256-checked, see `nnfast.datasets.download_mnist`; ``download=False`` turns that off).
+``path`` is a directory holding either the four idx files ``train-images-idx3-ubyte.gz``,
+``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+(gzipped or not), or the book's ``mnist.pkl.gz``. The idx files are read when all four are there,
+even if the pickle is there too; otherwise ``mnist.pkl.gz`` is read, through nnfast's restricted
+unpickler (`nnfast._bookpickle`), which builds NumPy arrays only and refuses any other global the
+file names before anything is called, then checks the arrays' shapes, dtypes and labels. Without
+``path``: ``$NNFAST_DATA`` if set, else ``~/.cache/nnfast``, where the four idx files are
+downloaded when absent and there is no ``mnist.pkl.gz`` (sha256-checked, see
+`nnfast.datasets.download_mnist`; ``download=False`` turns that off).
 
 Differences from the book: the book unpickles ``../data/mnist.pkl.gz`` (relative to the working
-directory) and takes no argument; this reads the four idx files from ``path`` or the default
-directory above (downloaded into the default directory when absent; a file missing from a given
-``path`` is a FileNotFoundError naming what is missing). The arrays hold
-the same numbers as the book's pickle. ``load_data_wrapper`` returns lists, as the book's Python 2
+directory) with the unrestricted ``pickle`` and takes no argument; this reads the idx files, or the
+pickle safely as above, from ``path`` or the default directory (downloaded into the default
+directory when absent; a directory given as ``path`` that holds neither form is a
+FileNotFoundError naming what is missing, a path to a file a ValueError). The arrays hold the same
+numbers as the book's pickle. ``load_data_wrapper`` returns lists, as the book's Python 2
 code did (a Python 3 port returns ``zip`` objects, which can be read only once).
 """
 
@@ -28,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import load_mnist
+from ..datasets import BOOK_PICKLE, MNIST_FILES, load_mnist
 
 __all__ = ["load_data", "load_data_wrapper", "vectorized_result"]
 
 
 def _directory(path):
     if path is not None and Path(path).expanduser().is_file():
-        raise ValueError(f"{path} is a file: give the directory holding the four MNIST idx files "
-                         "(nnfast.book.mnist_loader does not read the book's mnist.pkl.gz)")
+        raise ValueError(f"{path} is a file: give the directory that holds it, with either the "
+                         f"four MNIST idx files ({', '.join(MNIST_FILES.values())}) or the book's "
+                         f"{BOOK_PICKLE}")
     return path
 
 
