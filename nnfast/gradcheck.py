@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from . import _threads
-from ._validation import check_data, check_float, check_int
+from ._validation import check_float, check_int
 
 
 def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
@@ -32,7 +32,7 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
 
     Parameters
     ----------
-    net : Network
+    net : nnfast.Sequential (any model: a Network, a conv net, ...)
         Either backend. Use float64 for a meaningful check (float32 cannot resolve small eps).
     X, y : the data (a handful of rows is enough).
     eps : float
@@ -57,13 +57,14 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     RuntimeError
         Another thread is using the network (gradcheck writes its parameters while it runs).
     """
-    from .network import Network
+    from .model import Sequential
 
-    if not isinstance(net, Network):
-        raise TypeError(f"gradcheck expects an nnfast.Network, got {type(net).__name__}")
+    if not isinstance(net, Sequential):
+        raise TypeError(f"gradcheck expects an nnfast model (Sequential or Network), got "
+                        f"{type(net).__name__}")
     with net._usage.using("gradcheck", write=True):
         eps = check_float(eps, "eps", positive=True)
-        X, labels, targets = check_data(X, y, net.sizes[0], net.sizes[-1], net.dtype)
+        X, labels, targets = net._data(X, y)
         backprop = net.gradient(X, y)
         count = len(net.params)
         if n_samples is None:
@@ -72,7 +73,8 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
         indices = (np.arange(count) if n_samples == count
                    else np.random.default_rng(seed).choice(count, n_samples, replace=False))
         n_threads = _threads.effective_n_threads(net.n_threads)
-        batch_stats = any(net.batch_norm)  # batch norm: the gradient is of the rows' statistics
+        # batch norm: the gradient is of the cost with the rows' own statistics
+        batch_stats = any(layer.batch_norm for layer in net.built)
 
         def summed_cost():
             try:
