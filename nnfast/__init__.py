@@ -1,8 +1,6 @@
 """nnfast: the classic feed-forward networks (the book's network.py / network2.py semantics), trained by
 compiled Cython kernels, with a NumPy reference backend that is the executable spec."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from .activations import ACTIVATIONS
 from .costs import COSTS
 from .history import History
@@ -16,11 +14,7 @@ from ._guards import TrainingDiverged, TrainingInterrupted
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
 from ._config import show_config
-
-try:
-    __version__ = _version("nnfast")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from ._version import __version__
 
 __all__ = ["ACTIVATIONS", "COSTS", "INITIALIZERS", "AvgPool2D", "Callback", "Conv2D", "Dense", "Dropout",
            "Flatten", "History", "MaxPool2D", "Network", "Perceptron", "Sequential", "StopTraining",

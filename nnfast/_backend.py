@@ -19,6 +19,7 @@ layer drops.
 import numpy as np
 
 from . import reference
+from .layers import LAYER_KINDS
 from .reference import conv as layer_reference
 
 try:
@@ -283,8 +284,6 @@ class CythonBackend(_Backend):
 
 def layer_table(net):
     """(spec, fparams): the layer table the layer engine (src_cython/_conv.pyx) interprets."""
-    from .layers import LAYER_KINDS
-
     spec = np.zeros((len(net.built), _conv.COLUMNS), dtype=np.intp)
     fparams = np.zeros((len(net.built), 2), dtype=np.float64)
     columns = {l: column for l, column, _, _ in net._dropout_columns}

@@ -6,11 +6,11 @@ import sys
 import numpy as np
 
 from . import _threads
+from ._version import __version__
 
 
 def config():
     """The facts show_config prints, as a dict."""
-    from . import __version__
 
     try:
         blas = _threads.blas_info()

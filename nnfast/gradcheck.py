@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _threads
 from ._validation import check_float, check_int
+from .model import Sequential
 
 
 def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
@@ -57,11 +58,9 @@ def gradcheck(net, X, y, eps=1e-4, n_samples=None, seed=0):
     RuntimeError
         Another thread is using the network (gradcheck writes its parameters while it runs).
     """
-    from .model import Sequential
-
     if not isinstance(net, Sequential):
-        raise TypeError(f"gradcheck expects an nnfast model (Sequential or Network), got "
-                        f"{type(net).__name__}")
+        raise TypeError(f"gradcheck expects an nnfast.Network or another nnfast model "
+                        f"(nnfast.Sequential), got {type(net).__name__}")
     with net._usage.using("gradcheck", write=True):
         eps = check_float(eps, "eps", positive=True)
         X, labels, targets = net._data(X, y)

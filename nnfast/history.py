@@ -1,9 +1,9 @@
 """What `Network.fit` records, one entry per epoch."""
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
+
+from ._atomic import write_atomically
 
 
 @dataclass
@@ -51,23 +51,7 @@ class History:
 
     def save(self, path):
         """Write the history as JSON (atomically: a temporary file, then a rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".history-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w") as f:
-                if hasattr(os, "fchmod"):  # mkstemp makes it 0o600; a plain file is 0o666 & ~umask
-                    from .io import _umask
-
-                    os.fchmod(f.fileno(), 0o666 & ~_umask())
-                json.dump(self.as_dict(), f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        write_atomically(path, lambda f: json.dump(self.as_dict(), f, indent=1), binary=False)
 
     @classmethod
     def load(cls, path):

@@ -20,6 +20,7 @@ from . import _threads, training
 from ._aligned import aligned_zeros
 from ._architecture import _check_differentiable, _check_regularization
 from ._backend import make_backend
+from ._format import save
 from ._guards import UsageLock, uses_network
 from ._validation import (all_finite, check_dtype, check_fit_arguments, check_float,
                           check_inputs, check_int, check_targets, nonfinite_error)
@@ -191,6 +192,7 @@ class Sequential:
 
     _default_eta = 0.1
     _default_monitor = False
+    _save_kind = "Sequential"  # what nnfast.io.load builds from a saved file
 
     def __init__(self, layers, input_shape, cost="log_likelihood", init="scaled_normal",
                  dtype="float64", backend="cython", seed=None, n_threads=None):
@@ -604,8 +606,6 @@ class Sequential:
         architecture, parameters bit for bit, batch norm's running statistics and, with
         include_state, the random generator and the optimizer's state, so that training continues
         exactly as it would have."""
-        from .io import save
-
         save(self, path, include_state)
 
     def state_arrays(self):

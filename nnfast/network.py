@@ -84,6 +84,7 @@ class Network(Sequential):
 
     _default_eta = 0.5
     _default_monitor = True
+    _save_kind = "Network"
 
     def __init__(self, sizes, activation="sigmoid", cost="cross_entropy", init="scaled_normal",
                  dtype="float64", backend="cython", seed=None, n_threads=None, *,

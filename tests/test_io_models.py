@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import io as nnio
+from nnfast import _format, io as nnio
 from nnfast.activations import elu, leaky_relu
 from nnfast.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
@@ -28,7 +28,7 @@ def write_archive(path, metadata, arrays):
 
 
 def records(model):
-    return [nnio._layer_record(layer, l) for l, layer in enumerate(model.layers)]
+    return [_format._layer_record(layer, l) for l, layer in enumerate(model.layers)]
 
 
 def blobs(n, n_in, n_out, seed):
