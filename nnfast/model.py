@@ -16,7 +16,7 @@ import contextlib
 
 import numpy as np
 
-from . import _threads, training
+from . import _single_step, _threads, training
 from ._aligned import aligned_zeros
 from ._architecture import _check_differentiable, _check_regularization
 from ._backend import make_backend
@@ -37,12 +37,14 @@ class ParameterList:
 
     Reading gives the live array (in-place edits change the model); assigning ``weights[l] = A``
     checks A's shape and values, then copies it in, converted to the model's dtype, so the change
-    reaches both backends.
+    reaches both backends. An assignment holds the model's usage lock like training does (refused
+    while another thread uses the model).
     """
 
-    def __init__(self, views, kind):
+    def __init__(self, views, kind, usage):
         self._views = views
         self._kind = kind
+        self._usage = usage
 
     def __len__(self):
         return len(self._views)
@@ -75,9 +77,10 @@ class ParameterList:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"{self._kind} is indexed by layer number")
         index = range(len(self._views))[index]  # negative indices; IndexError outside
-        array = self._checked(index, value)
-        if array is not None:
-            self._views[index][...] = array
+        with self._usage.using(f"{self._kind}[{index}] =", write=True):
+            array = self._checked(index, value)
+            if array is not None:
+                self._views[index][...] = array
 
     def assign_all(self, values):
         values = list(values)
@@ -275,8 +278,8 @@ class Sequential:
                 half = self.built[l].n_norm // 2
                 self.running[offset + half:offset + 2 * half] = 1  # variance starts at 1
         weights, biases = self._per_layer_views(self.params)
-        self._weights = ParameterList(weights, "weights")
-        self._biases = ParameterList(biases, "biases")
+        self._weights = ParameterList(weights, "weights", self._usage)
+        self._biases = ParameterList(biases, "biases", self._usage)
 
     def _initialize(self, initializer):
         layers = [l for l, offset in enumerate(self._offsets) if offset is not None
@@ -598,6 +601,41 @@ class Sequential:
                                   optimizer=optimizer, schedule=schedule,
                                   early_stopping=early_stopping, callbacks=callbacks,
                                   n_threads=n_threads)
+
+    # ------------------------------------------------------------------ single steps
+    @uses_network()
+    def input_gradient(self, X, y):
+        """dC/dX: the gradient of the summed cost over the rows of (X, y) with respect to the
+        inputs, an (n, prod(input_shape)) array (flat rows), computed as `gradient` is (no
+        dropout; batch norm with the statistics of all the rows as one batch). To train a
+        generator through this model (a GAN's discriminator), hand it to the generator's
+        `train_on_batch(z, grad_output=...)`."""
+        return _single_step.input_gradient(self, X, y)
+
+    @uses_network()
+    def backward(self, X, grad_output):
+        """Backpropagation from a gradient of the outputs: for L = sum(grad_output * A), with A
+        the model's outputs on the rows of X (no dropout; batch norm with the rows' statistics),
+        returns (dL/dparams in the layout of `params`, dL/dX as flat rows (n, prod(input_shape))).
+        grad_output is (n, outputs)."""
+        return _single_step.backward(self, X, grad_output)
+
+    @uses_network(write=True)
+    def train_on_batch(self, X, y=None, eta=None, lmbda=0.0, *, grad_output=None,
+                       regularization="l2", optimizer=None, n_train=None):
+        """One step of mini-batch gradient descent on the rows of X as one batch, as `fit` takes
+        it (dropout masks drawn from the model's Generator, batch norm's statistics and running
+        averages, the optimizer's state and step count carried on).
+
+        Give y (labels or target rows: the step follows the model's cost) or grad_output (n,
+        outputs) = dL/d(outputs) of a loss of your own (the step follows `backward`: no dropout).
+        eta defaults as in `fit`; the weight decay is eta*lmbda/n_train (n_train defaults to the
+        rows of X); optimizer None keeps the model's (another one starts with fresh state).
+        Raises ValueError/TypeError before anything changes, TrainingDiverged (the parameters
+        put back) when the step makes them NaN or infinite."""
+        eta = self._default_eta if eta is None else eta
+        _single_step.train_on_batch(self, X, y, grad_output, eta, lmbda, regularization,
+                                    optimizer, n_train)
 
     # ------------------------------------------------------------------ saving
     @uses_network()

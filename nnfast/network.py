@@ -116,8 +116,10 @@ class Network(Sequential):
             shape = built[-1].out_shape
         self._setup(layers, built, (self.sizes[0],), cost_function, init, dtype, backend, seed,
                     n_threads)
-        self._weights = ParameterList([w for w in self._weights if w is not None], "weights")
-        self._biases = ParameterList([b for b in self._biases if b is not None], "biases")
+        self._weights = ParameterList([w for w in self._weights if w is not None], "weights",
+                                      self._usage)
+        self._biases = ParameterList([b for b in self._biases if b is not None], "biases",
+                                     self._usage)
         self.bn_gamma, self.bn_beta = self.norm_views(self.params)
 
     @property
