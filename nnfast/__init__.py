@@ -3,14 +3,14 @@ compiled Cython kernels, with a NumPy reference backend that is the executable s
 
 from .activations import ACTIVATIONS
 from .costs import COSTS
-from .history import History
+from .training.history import History
 from .initializers import INITIALIZERS
 from .network import Network
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from .sequential import Sequential
 from .io import load, load_book_json
-from .training import Callback, StopTraining
-from ._guards import TrainingDiverged, TrainingInterrupted
+from .training.loop import Callback, StopTraining
+from .training.guards import TrainingDiverged, TrainingInterrupted
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
 from ._config import show_config

@@ -9,7 +9,7 @@ dense loop (src_cython/_train.pyx; reference nnfast/reference/sgd.py); any other
 engine, which interprets a table of layers (src_cython/_conv.pyx; reference nnfast/reference/conv.py).
 
 train_epoch(..., stop) stops before the next mini-batch once stop[0] is set (Ctrl-C, see
-nnfast/_guards.py) and returns the batches it took.
+nnfast/training/guards.py) and returns the batches it took.
 
 Dropout masks arrive as `keep`: a uint8 array (n, H) holding every unit that drops, row r for the
 r-th example of the epoch's order, Dropout layer by layer (model._dropout_columns); None when no

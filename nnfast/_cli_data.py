@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import SUFFIXES
+from .datasets.files import SUFFIXES
 
 
 class UsageError(Exception):
@@ -112,7 +112,7 @@ def load_sets(args, dtype):
 
 def _file_sets(args, source, dtype):
     from . import datasets
-    from ._files import npz_splits
+    from .datasets.files import npz_splits
 
     scale = scale_of(args)
     labels = getattr(args, "labels", None)

@@ -24,7 +24,7 @@ from ._version import __version__
 from .activations import ACTIVATIONS, Activation, elu, leaky_relu, maxout
 from .costs import COSTS, REGULARIZATIONS
 from .layers import layer_from_config
-from .optimizers import OPTIMIZERS
+from .training.optimizers import OPTIMIZERS
 
 try:
     import lzma

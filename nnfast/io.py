@@ -78,7 +78,7 @@ from ._validation import check_dtype, check_sizes
 from .layers import Dense, Dropout
 from .model import Sequential
 from .network import Network
-from .optimizers import OPTIMIZERS, get_optimizer
+from .training.optimizers import OPTIMIZERS, get_optimizer
 
 __all__ = ["save", "load", "load_book_json", "FORMAT_NAME", "FORMAT_VERSION", "V1_FORMAT_NAME",
            "STATE_PREFIX"]

@@ -3,8 +3,8 @@
 `Sequential` holds everything a model is: its layers (nnfast.layers), one flat parameter vector in
 the layout the compiled loops read, batch norm's running statistics, the random generator, the
 optimizer and its state, and the History of the last fit. Every architecture (dense, convolutional,
-with dropout, batch norm or maxout) gets the same training loop (nnfast/training.py), the same
-guards (nnfast/_guards.py), the same save format (nnfast/io.py) and the same checks.
+with dropout, batch norm or maxout) gets the same training loop (nnfast/training/loop.py), the same
+guards (nnfast/training/guards.py), the same save format (nnfast/io.py) and the same checks.
 `nnfast.Network(sizes)` is this model built from the book's list of layer sizes.
 
 Parameter layout: per layer with parameters, in layer order: W (row-major, `weights[l].shape`), b,
@@ -16,19 +16,20 @@ import contextlib
 
 import numpy as np
 
-from . import _single_step, _threads, training
+from . import _threads
+from .training import loop as training, single_step as _single_step
 from ._aligned import aligned_zeros
 from ._architecture import _check_differentiable, _check_regularization
 from ._backend import make_backend
 from ._format import save
-from ._guards import UsageLock, uses_network
+from .training.guards import UsageLock, uses_network
 from ._validation import (all_finite, check_dtype, check_fit_arguments, check_float,
                           check_inputs, check_int, check_targets, nonfinite_error)
 from .costs import check_pairing, get_cost, penalty, target_classes
 from .initializers import get_initializer
 from .layers import Layer
-from .optimizers import get_optimizer
-from .schedules import get_schedule
+from .training.optimizers import get_optimizer
+from .training.schedules import get_schedule
 
 
 class ParameterList:

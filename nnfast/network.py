@@ -1,7 +1,7 @@
 """The feed-forward network: the book's network2 semantics on two interchangeable backends."""
 
 from ._architecture import _resolve_activations, _resolve_batch_norm, _resolve_dropout
-from ._guards import UsageLock
+from .training.guards import UsageLock
 from ._validation import check_float, check_sizes
 from .costs import check_pairing, get_cost
 from .layers import Dense, Dropout

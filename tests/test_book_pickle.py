@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnfast.datasets import BOOK_PICKLE, load_mnist, MNIST_FILES
-from nnfast._bookpickle import read_book_pickle
+from nnfast.datasets.bookpickle import read_book_pickle
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import nnfast
 from nnfast import _threads
-from nnfast._guards import UsageLock
+from nnfast.training.guards import UsageLock
 
 from _helpers import make_classification
 

@@ -298,7 +298,7 @@ def test_progress_bar_on_a_terminal(serve, small_files, tmp_path, monkeypatch):
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
     monkeypatch.setattr("nnfast._progress._REDRAW_SECONDS", 0.0)
-    monkeypatch.setattr("nnfast._download._CHUNK", 4096)  # several updates per file
+    monkeypatch.setattr("nnfast.datasets.download._CHUNK", 4096)  # several updates per file
     download_mnist(tmp_path / "cache", mirrors=[url + "/ok/"], sha256=sha)
     text = screen.getvalue()
     size = len(contents[NAMES[0]])

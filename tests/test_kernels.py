@@ -229,7 +229,7 @@ def test_batchnorm_kernels_match_numpy(dtype):
 @pytest.mark.parametrize("regularization", [0, 1])
 def test_optimizer_step_matches_numpy(dtype, name, regularization):
     from nnfast import _train
-    from nnfast.optimizers import OPTIMIZERS
+    from nnfast.training.optimizers import OPTIMIZERS
 
     rng = np.random.default_rng(13)
     optimizer = OPTIMIZERS[name]()

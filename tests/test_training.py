@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast.optimizers import OPTIMIZERS, Adam, Momentum, get_optimizer
-from nnfast.schedules import HalveOnPlateau, InverseTime
+from nnfast.training.optimizers import OPTIMIZERS, Adam, Momentum, get_optimizer
+from nnfast.training.schedules import HalveOnPlateau, InverseTime
 
 NAMES = sorted(OPTIMIZERS)
 

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ._validation import all_finite
+from .._validation import all_finite
 
 
 class TrainingDiverged(FloatingPointError):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._bookpickle import read_book_pickle
-from ._download import DownloadError, check_mirrors, fetch_all
-from ._files import load_data, load_features, train_validation_split
+from .bookpickle import read_book_pickle
+from .download import DownloadError, check_mirrors, fetch_all
+from .files import load_data, load_features, train_validation_split
 
 __all__ = ["BOOK_PICKLE", "MNIST_FILES", "MNIST_MIRRORS", "MNIST_SHA256", "DownloadError", "default_data_dir",
            "mnist_mirrors", "read_idx", "download_mnist", "load_mnist", "load_bundled_mnist",

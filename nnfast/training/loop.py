@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from . import _guards
-from .costs import penalty
+from . import guards as _guards
+from ..costs import penalty
 from .history import History
 
 
@@ -76,7 +76,7 @@ def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda
 
     Raises TrainingDiverged (NaN/inf in the parameters or the cost after an epoch: the network is
     put back to the end of the last finished epoch) and TrainingInterrupted (Ctrl-C: stops at a
-    mini-batch boundary); see nnfast/_guards.py. A ValueError or TypeError before the first batch
+    mini-batch boundary); see nnfast/training/guards.py. A ValueError or TypeError before the first batch
     (a schedule's invalid eta for epoch 1) leaves the network as it was before the call."""
     before = (net.optimizer, net.optimizer_state, net.optimizer_steps, net.lmbda, net.regularization,
               net.history)

@@ -7,9 +7,10 @@ call leaves the model as it was.
 
 import numpy as np
 
-from . import _guards, _threads
-from ._architecture import _check_differentiable, _check_regularization
-from ._validation import check_float, check_int, nonfinite_error
+from . import guards as _guards
+from .. import _threads
+from .._architecture import _check_differentiable, _check_regularization
+from .._validation import check_float, check_int, nonfinite_error
 from .optimizers import get_optimizer
 
 

@@ -3,7 +3,7 @@
 import json
 from dataclasses import asdict, dataclass, field
 
-from ._atomic import write_atomically
+from .._atomic import write_atomically
 
 
 @dataclass

@@ -15,7 +15,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from ._progress import ProgressBar, megabytes
+from .._progress import ProgressBar, megabytes
 
 _CHUNK = 1 << 16
 
