@@ -9,7 +9,7 @@ from .network import Network
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from .sequential import Sequential
 from .io import load, load_book_json
-from .training.loop import Callback, StopTraining
+from .training import Callback, StopTraining
 from .training.guards import TrainingDiverged, TrainingInterrupted
 from .gradcheck import gradcheck
 from .perceptron import Perceptron

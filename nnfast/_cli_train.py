@@ -12,7 +12,7 @@ import numpy as np
 from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent)
 from ._progress import ProgressBar, is_tty
-from .training.loop import Callback
+from .training import Callback
 
 BOOK_LMBDA, BOOK_TRAINING_ROWS = 5.0, 50000  # network2's MNIST runs: lmbda 5.0 over 50,000 rows
 DEFAULT_HIDDEN = 100

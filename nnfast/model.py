@@ -17,7 +17,7 @@ import contextlib
 import numpy as np
 
 from . import _threads
-from .training import loop as training, single_step as _single_step
+from .training import callbacks as _callbacks, loop as _loop, single_step as _single_step
 from ._aligned import aligned_zeros
 from ._architecture import _check_differentiable, _check_regularization
 from ._backend import make_backend
@@ -592,11 +592,11 @@ class Sequential:
         if validation is None and (early_stopping is not None
                                    or getattr(schedule, "needs_validation", False)):
             raise ValueError("early_stopping and the halve_on_plateau schedule need validation_data")
-        callbacks = training.as_callbacks(callbacks)
+        callbacks = _callbacks.as_callbacks(callbacks)
         n_threads = _threads.effective_n_threads(self.n_threads)
         batch_size = min(batch_size, len(X))  # the same batches; keeps it a C integer
         with self._blas_threads(n_threads):  # (train adopts the optimizer, lmbda, regularization)
-            return training.train(self, X, labels, targets, validation, epochs=epochs,
+            return _loop.train(self, X, labels, targets, validation, epochs=epochs,
                                   batch_size=batch_size, eta=eta, lmbda=lmbda, shuffle=shuffle,
                                   monitor=monitor, verbose=verbose, regularization=regularization,
                                   optimizer=optimizer, schedule=schedule,

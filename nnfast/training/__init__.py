@@ -4,7 +4,8 @@ single steps for loops of your own (single_step.py)."""
 
 from .guards import TrainingDiverged, TrainingInterrupted
 from .history import History
-from .loop import Callback, StopTraining, as_callbacks, train
+from .callbacks import Callback, StopTraining, as_callbacks
+from .loop import train
 
 __all__ = ["Callback", "History", "StopTraining", "TrainingDiverged", "TrainingInterrupted",
            "as_callbacks", "train"]

@@ -1,4 +1,4 @@
-"""The loop behind `Network.fit`: epochs, learning-rate schedules, early stopping, monitoring and
+"""The loop behind every model's `fit`: epochs, learning-rate schedules, early stopping, monitoring and
 callbacks. Each epoch is one call into the backend (or one per k batches when a callback asks to
 hear every k batches); everything here runs between those calls.
 """
@@ -9,64 +9,9 @@ import time
 import numpy as np
 
 from . import guards as _guards
+from .callbacks import call_hooks
 from ..costs import penalty
 from .history import History
-
-
-class StopTraining(Exception):
-    """Raise it from a callback to end training (after the current epoch's bookkeeping)."""
-
-
-class Callback:
-    """Base class for callbacks. `on_epoch_end` runs after every epoch; with `every_batches = k`,
-    `on_batches` also runs after every k mini-batches. Returning True (or raising StopTraining)
-    stops training. A plain callable f(net, history) is used as on_epoch_end."""
-
-    every_batches = None
-
-    def on_epoch_end(self, net, history):
-        return None
-
-    def on_batches(self, net, history, epoch, batches_done):
-        return None
-
-
-class _EpochFunction(Callback):
-    def __init__(self, function):
-        self.function = function
-
-    def on_epoch_end(self, net, history):
-        return self.function(net, history)
-
-
-def as_callbacks(callbacks):
-    if callbacks is None:
-        return []
-    if callable(callbacks) or isinstance(callbacks, Callback):
-        callbacks = [callbacks]
-    result = []
-    for callback in callbacks:
-        if isinstance(callback, Callback):
-            every = callback.every_batches
-            if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-                raise ValueError(f"{callback!r}: every_batches must be None or an integer >= 1")
-            result.append(callback)
-        elif callable(callback):
-            result.append(_EpochFunction(callback))
-        else:
-            raise TypeError(f"callbacks must be callables or nnfast.Callback objects, got {callback!r}")
-    return result
-
-
-def _call(hooks):
-    """Run the hooks; True if one of them asks to stop."""
-    stop = False
-    for hook in hooks:
-        try:
-            stop = bool(hook()) or stop
-        except StopTraining:
-            stop = True
-    return stop
 
 
 def train(net, X, labels, targets, validation, *, epochs, batch_size, eta, lmbda, shuffle, monitor,
@@ -162,7 +107,7 @@ def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *
             batches += steps
             if every is not None and first + chunk_rows < n:
                 due = [c for c in callbacks if c.every_batches and batches % c.every_batches == 0]
-                if _call([lambda c=c: c.on_batches(net, history, epoch, batches) for c in due]):
+                if call_hooks([lambda c=c: c.on_batches(net, history, epoch, batches) for c in due]):
                     stop = True
                     break
         trained = time.perf_counter()
@@ -207,7 +152,7 @@ def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *
                 if since_best >= early_stopping:
                     history.stop_reason = "early_stopping"
                     break
-        if _call([lambda c=c: c.on_epoch_end(net, history) for c in callbacks]):
+        if call_hooks([lambda c=c: c.on_epoch_end(net, history) for c in callbacks]):
             history.stop_reason = "callback"
             break
     if best_params is not None:
