@@ -15,16 +15,24 @@ from ._validation import (all_finite, check_dtype, check_fit_arguments, check_fl
 from .costs import check_pairing, get_cost, penalty, target_classes
 from .history import History
 from .layers import LAYER_KINDS, Layer
+from .optimizers import get_optimizer
 from .reference import conv as reference
+from .reference.batchnorm import Norm
 
 try:
     from . import _conv
+    from ._train import OPTIMIZER_CODES
 except ImportError as exc:  # pragma: no cover - only on a broken install
     _conv = None
     _IMPORT_ERROR = exc
 
 INFERENCE_CHUNK = 128  # rows per compiled inference pass (bounds the im2col buffers)
 INITS = ("scaled_normal", "he")
+# the columns of the compiled layer table (src_cython/_conv.pyx: S_*) and of fparams (F_*)
+TABLE_COLUMNS = ("kind", "c", "h", "w", "f", "oh", "ow", "kh", "kw", "stride", "pad_top",
+                 "pad_left", "act", "w_off", "b_off", "drop_col", "pieces", "bn", "g_off", "r_off")
+S = {name: column for column, name in enumerate(TABLE_COLUMNS)}
+FPARAM_COLUMNS = ("act_param", "drop_scale", "bn_eps", "bn_momentum")
 
 
 class Sequential:
@@ -97,6 +105,7 @@ class Sequential:
         self.backend = backend
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.lmbda = 0.0
+        self.regularization = "l2"
         self.history = None
         self._layout()
         for W, b, built in zip(self.weights, self.biases, self.built):
@@ -108,48 +117,80 @@ class Sequential:
             else:
                 W[...] = self.rng.standard_normal(W.shape) / np.sqrt(built.fan_in)
                 b[...] = self.rng.standard_normal(b.shape)
+            if built.batch_norm:  # the normalisation removes the bias: it stays 0
+                b[...] = 0
+        for gamma in self.bn_gamma:
+            if gamma is not None:
+                gamma[...] = 1  # beta starts at 0
+        self.optimizer = get_optimizer("sgd")
+        self._reset_optimizer_state()
+
+    def _reset_optimizer_state(self):
+        n_states = self.optimizer.n_states
+        self.optimizer_state = tuple(np.zeros(len(self.params) if k < n_states else 0,
+                                              dtype=self.dtype) for k in range(2))
+        self.optimizer_steps = 0
 
     def _layout(self):
-        """Parameters, the compiled layer table and the dropout mask columns."""
+        """Parameters (per layer W, b, then gamma, beta with batch norm), the running statistics
+        of batch norm (per normalised layer: mean then variance), the compiled layer table and
+        the dropout mask columns."""
         n_layers = len(self.built)
-        spec = np.zeros((n_layers, _conv.COLUMNS if _conv else 16), dtype=np.intp)
-        fparams = np.zeros((n_layers, 2), dtype=np.float64)
-        pos, column = 0, 0
+        spec = np.zeros((n_layers, len(TABLE_COLUMNS)), dtype=np.intp)
+        fparams = np.zeros((n_layers, len(FPARAM_COLUMNS)), dtype=np.float64)
+        pos, column, running = 0, 0, 0
         self._dropout_columns = []  # (layer, first column, width, p)
-        offsets = []
+        offsets, norm_offsets = [], []
         for l, built in enumerate(self.built):
             in3 = _as3(built.in_shape)
             out3 = _as3(built.out_shape)
-            kh, kw = built.weight_shape[2:] if built.kind == "conv" else (1, 1)
+            if built.kind == "conv":
+                kh, kw = built.weight_shape[2:]
+            elif built.kind in ("maxpool", "avgpool"):
+                kh = kw = built.size
+            else:
+                kh = kw = 1
             act = built.activation
             spec[l, :13] = [LAYER_KINDS[built.kind], *in3, *out3, kh, kw, built.stride,
                             built.pad_top, built.pad_left, act.code if act is not None else 0]
+            spec[l, S["pieces"]] = built.pieces
             fparams[l, 0] = act.param if act is not None else 0.0
             if built.n_weights:
                 offsets.append((pos, pos + built.n_weights, pos + built.n_weights + built.n_biases))
-                spec[l, 13], spec[l, 14] = pos, pos + built.n_weights
+                spec[l, S["w_off"]], spec[l, S["b_off"]] = pos, pos + built.n_weights
                 pos += built.n_weights + built.n_biases
             else:
                 offsets.append(None)
+            if built.batch_norm:
+                units = built.norm_units
+                spec[l, S["bn"]], spec[l, S["g_off"]], spec[l, S["r_off"]] = 1, pos, running
+                fparams[l, 2], fparams[l, 3] = built.bn_eps, built.bn_momentum
+                norm_offsets.append((pos, running, units))
+                pos += 2 * units
+                running += 2 * units
+            else:
+                norm_offsets.append(None)
             if built.kind == "dropout":
-                spec[l, 15] = column
+                spec[l, S["drop_col"]] = column
                 fparams[l, 1] = 1.0 / (1.0 - built.p)
                 self._dropout_columns.append((l, column, built.n_in, built.p))
                 column += built.n_in
         self._spec, self._fparams, self._mask_width = spec, fparams, column
+        self._offsets, self._norm_offsets = offsets, norm_offsets
         self.params = aligned_zeros(pos, self.dtype)
-        self.weights, self.biases = self.layer_views(self.params, offsets)
+        self.weights, self.biases = self.layer_views(self.params)
+        self.bn_gamma, self.bn_beta = self.norm_views(self.params)
+        self.bn_running = np.zeros(running, dtype=self.dtype)
+        for _, r, units in filter(None, norm_offsets):
+            self.bn_running[r + units:r + 2 * units] = 1  # the running variance starts at 1
         if self.backend == "cython":
-            _conv.check_spec(spec, fparams, pos)
+            _conv.check_spec(spec, fparams, pos, running)
 
-    def layer_views(self, flat, offsets=None):
+    def layer_views(self, flat):
         """(weights, biases): per-layer views into `flat` (the layout of params); None where a
-        layer has no parameters. A convolution's W is (F, C, kh, kw)."""
+        layer has no weights. A convolution's W is (F, C, kh, kw)."""
         weights, biases = [], []
-        if offsets is None:
-            offsets = [None if b.n_weights == 0 else (s[13], s[14], s[14] + b.n_biases)
-                       for b, s in zip(self.built, self._spec)]
-        for built, offset in zip(self.built, offsets):
+        for built, offset in zip(self.built, self._offsets):
             if offset is None:
                 weights.append(None)
                 biases.append(None)
@@ -157,6 +198,48 @@ class Sequential:
                 weights.append(flat[offset[0]:offset[1]].reshape(built.weight_shape))
                 biases.append(flat[offset[1]:offset[2]])
         return weights, biases
+
+    def norm_views(self, flat):
+        """(gammas, betas): per-layer views of batch norm's parameters in `flat` (the layout of
+        params); None where a layer has no batch norm (a BatchNorm layer's only parameters)."""
+        gammas, betas = [], []
+        for offset in self._norm_offsets:
+            if offset is None:
+                gammas.append(None)
+                betas.append(None)
+            else:
+                g, _, units = offset
+                gammas.append(flat[g:g + units])
+                betas.append(flat[g + units:g + 2 * units])
+        return gammas, betas
+
+    def _norms(self):
+        """Per layer: a reference Norm (views of gamma, beta, the running statistics) or None."""
+        norms = []
+        for built, gamma, beta, offset in zip(self.built, self.bn_gamma, self.bn_beta,
+                                              self._norm_offsets):
+            if offset is None:
+                norms.append(None)
+                continue
+            _, r, units = offset
+            norms.append(Norm(gamma, beta, self.bn_running[r:r + units],
+                              self.bn_running[r + units:r + 2 * units], built.bn_eps,
+                              built.bn_momentum))
+        return norms
+
+    def _states(self):
+        """Per layer: (state 1, state 2) view pairs for W, b, gamma, beta (None where unused);
+        None for layers without parameters."""
+        per_array = [(*self.layer_views(s), *self.norm_views(s)) if len(s) else None
+                     for s in self.optimizer_state]
+        states = []
+        for l in range(len(self.built)):
+            if self._offsets[l] is None and self._norm_offsets[l] is None:
+                states.append(None)
+                continue
+            states.append(tuple(tuple(None if views is None else views[kind][l]
+                                      for views in per_array) for kind in range(4)))
+        return states
 
     def __repr__(self):
         return (f"Sequential({self.layers!r}, input_shape={self.input_shape}, "
@@ -212,22 +295,28 @@ class Sequential:
         return np.empty((0, self.n_outputs), dtype=self.dtype), labels
 
     # ------------------------------------------------------------------ inference
-    def _evaluate(self, X, labels, targets, n_threads, outputs=False):
-        """(summed cost, correct rows[, outputs]) of checked data."""
+    def _evaluate(self, X, labels, targets, n_threads, outputs=False, batch_stats=False):
+        """(summed cost, correct rows[, outputs]) of checked data. batch_stats: batch norm with the
+        rows' own statistics (training mode, all rows as one batch; for gradient checks)."""
         if self.backend == "numpy":
             Y = self._targets(labels, targets)
+            norms = self._norms()
             total, correct = reference.evaluate(self.built, self.weights, self.biases,
-                                                self.cost_function, X, Y, labels)
+                                                self.cost_function, X, Y, labels, norms=norms,
+                                                batch_stats=batch_stats)
             if outputs:
-                out = reference.feedforward(self.built, self.weights, self.biases, X)[0][-1]
+                out = reference.feedforward(self.built, self.weights, self.biases, X,
+                                            norms=norms, training=batch_stats)[0][-1]
                 return total, correct, out
             return total, correct
         T, lab = self._compiled_targets(labels, targets)
         out = np.empty((len(X), self.n_outputs), dtype=self.dtype) if outputs else None
         with _threads.blas_threads(1):
             total, correct = _conv.evaluate(self.params, self._spec, self._fparams,
-                                            self.cost_function.code, X, T, lab, INFERENCE_CHUNK,
-                                            n_threads, out)
+                                            self.cost_function.code, X, T, lab,
+                                            len(X) if batch_stats else INFERENCE_CHUNK,
+                                            n_threads, out, running=self.bn_running,
+                                            batch_stats=batch_stats)
         return (total, correct, out) if outputs else (total, correct)
 
     def feedforward(self, X):
@@ -247,27 +336,34 @@ class Sequential:
         n_threads = _threads.effective_n_threads(self.n_threads)
         return self._evaluate(X, labels, targets, n_threads)[1] / len(X)
 
-    def cost(self, X, y, lmbda=None):
-        """Mean cost over the examples plus 0.5 (lmbda / n) sum w^2 (lmbda: the last fit's)."""
+    def cost(self, X, y, lmbda=None, batch_stats=False):
+        """Mean cost over the examples plus the regularisation term of the last fit (L2:
+        0.5 (lmbda / n) sum w^2, L1: (lmbda / n) sum |w|). batch_stats: batch norm with the rows'
+        own statistics (the cost `gradient` is the gradient of)."""
         lmbda = self.lmbda if lmbda is None else check_float(lmbda, "lmbda", positive=False)
         X, labels, targets = self._data(X, y)
         n_threads = _threads.effective_n_threads(self.n_threads)
-        total = self._evaluate(X, labels, targets, n_threads)[0]
-        return total / len(X) + penalty([w for w in self.weights if w is not None], lmbda, len(X))
+        total = self._evaluate(X, labels, targets, n_threads, batch_stats=batch_stats)[0]
+        return total / len(X) + penalty([w for w in self.weights if w is not None], lmbda, len(X),
+                                        self.regularization)
 
     def gradient(self, X, y):
         """The gradient of the summed cost over (X, y) (no regularisation, no dropout), all rows
-        as one batch: a flat array in the layout of `params`."""
+        as one batch (batch norm with their statistics, the running ones untouched): a flat array
+        in the layout of `params`."""
         X, labels, targets = self._data(X, y)
         grad = np.zeros_like(self.params)
         if self.backend == "numpy":
-            nabla_w, nabla_b = reference.backprop(self.built, self.weights, self.biases,
-                                                  self.cost_function, X,
-                                                  self._targets(labels, targets))
+            nabla_w, nabla_b, nabla_norm = reference.backprop(
+                self.built, self.weights, self.biases, self.cost_function, X,
+                self._targets(labels, targets), norms=self._norms())
             gw, gb = self.layer_views(grad)
+            gg, gbeta = self.norm_views(grad)
             for l in range(len(gw)):
                 if gw[l] is not None:
                     gw[l][...], gb[l][...] = nabla_w[l], nabla_b[l]
+                if nabla_norm[l] is not None:
+                    gg[l][...], gbeta[l][...] = nabla_norm[l]
             return grad
         T, lab = self._compiled_targets(labels, targets)
         n_threads = _threads.effective_n_threads(self.n_threads)
@@ -288,6 +384,8 @@ class Sequential:
         return keep
 
     def _train_epoch(self, X, labels, targets, order, batch_size, eta, lmbda, keep, n_threads):
+        """One epoch; returns the steps taken."""
+        optimizer = self.optimizer
         if self.backend == "numpy":
             masks = None
             if keep is not None:
@@ -295,38 +393,58 @@ class Sequential:
                 for l, column, width, p in self._dropout_columns:
                     masks[l] = keep[:, column:column + width].astype(self.dtype) * \
                         self.dtype.type(1.0 / (1.0 - p))
-            reference.train_epoch(self.built, self.weights, self.biases, self.cost_function, X,
-                                  self._targets(labels, targets), order, batch_size, eta, lmbda,
-                                  len(X), masks)
-            return
+            return reference.train_epoch(
+                self.built, self.weights, self.biases, self.cost_function, X,
+                self._targets(labels, targets), order, batch_size, eta, lmbda, len(X), masks,
+                regularization=self.regularization, optimizer=optimizer, states=self._states(),
+                step0=self.optimizer_steps, norms=self._norms())
         T, lab = self._compiled_targets(labels, targets)
         if keep is None:
             keep = np.empty((0, 0), dtype=np.uint8)
+        state1, state2 = self.optimizer_state
         with _threads.blas_threads(1):
-            _conv.train_epoch(self.params, self._spec, self._fparams, self.cost_function.code, X,
-                              T, lab, order, batch_size, eta, lmbda, len(X), keep, n_threads)
+            return _conv.train_epoch(
+                self.params, self._spec, self._fparams, self.cost_function.code, X, T, lab, order,
+                batch_size, eta, lmbda, len(X), keep, n_threads,
+                regularization=_conv.REGULARIZATION_CODES[self.regularization],
+                optimizer=OPTIMIZER_CODES[optimizer.name],
+                hyper=np.asarray(optimizer.hyper, dtype=np.float64),
+                state1=state1 if len(state1) else None, state2=state2 if len(state2) else None,
+                step0=self.optimizer_steps, running=self.bn_running)
 
     def fit(self, X, y, epochs=30, batch_size=10, eta=0.1, lmbda=0.0, shuffle=True,
-            validation_data=None, monitor=False, verbose=False):
-        """Train by the book's mini-batch SGD; calling it again continues from the current weights.
+            validation_data=None, monitor=False, verbose=False, regularization="l2",
+            optimizer="sgd"):
+        """Train by mini-batch gradient descent; calling it again continues from the current
+        weights (and the optimizer's state, while the optimizer stays the same).
 
         Each epoch: one permutation of the rows from the network's Generator (in order with
         ``shuffle=False``), then the dropout keep-masks (one row per example in that order), then
-        consecutive mini-batches of `batch_size` (the last may be shorter, scaled by its own m):
-        ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``, ``b <- b - (eta/m) sum grad_b``.
+        consecutive mini-batches of `batch_size` (the last may be shorter, scaled by its own m).
+        With the default SGD: ``W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W``,
+        ``b <- b - (eta/m) sum grad_b`` (L1: ``W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum
+        grad_W``); other optimizers as nnfast.optimizers describes (weights decayed, biases and
+        batch norm's gamma, beta not).
 
         Returns
         -------
         History
             Per epoch: eta, seconds, and (monitor) training / (validation_data) validation cost
-            with the L2 term and accuracy.
+            with the regularisation term and accuracy.
         """
         X, labels, targets = self._data(X, y)  # every check first: a refused call changes nothing
         epochs, batch_size, eta, lmbda, validation = check_fit_arguments(
             epochs, batch_size, eta, lmbda, shuffle, validation_data,
             lambda Xv, yv: self._data(Xv, yv, what="validation "))
+        if regularization not in ("l2", "l1"):
+            raise ValueError(f"regularization must be 'l2' or 'l1', got {regularization!r}")
+        optimizer = get_optimizer(optimizer)
         n_threads = _threads.effective_n_threads(self.n_threads)
         self.lmbda = lmbda
+        self.regularization = regularization
+        if optimizer != self.optimizer:
+            self.optimizer = optimizer
+            self._reset_optimizer_state()
         n = len(X)
         history = self.history = History()
         weights = [w for w in self.weights if w is not None]
@@ -334,7 +452,8 @@ class Sequential:
             order = self.rng.permutation(n).astype(np.intp) if shuffle else np.arange(n, dtype=np.intp)
             keep = self._draw_masks(n)
             started = time.perf_counter()
-            self._train_epoch(X, labels, targets, order, batch_size, eta, lmbda, keep, n_threads)
+            self.optimizer_steps += self._train_epoch(X, labels, targets, order, batch_size, eta,
+                                                      lmbda, keep, n_threads)
             trained = time.perf_counter()
             history.epoch.append(epoch)
             history.eta.append(eta)
@@ -346,7 +465,7 @@ class Sequential:
                 if do:
                     total, correct = self._evaluate(*data, n_threads)
                     rows = len(data[0])
-                    cost_list.append(total / rows + penalty(weights, lmbda, rows))
+                    cost_list.append(total / rows + penalty(weights, lmbda, rows, regularization))
                     acc_list.append(correct / rows)
             history.eval_seconds.append(time.perf_counter() - trained)
             if verbose:

@@ -8,15 +8,19 @@ layer with parameters, at the offsets the table names. Every entry point checks 
 arrays' shapes before the GIL is released. The arithmetic follows nnfast/reference/conv.py.
 """
 
+import threading
+
 import numpy as np
 
+from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.string cimport memcpy
 from cython.parallel cimport prange, threadid
 
 from _checks cimport check_targets
 from _blas cimport gemm_split, NoTrans, Trans
-from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
+from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
+from _elementwise cimport (ACT_SOFTMAX, ACT_MAXOUT, COST_HINGE, OPT_SGD, OPT_ADAM, apply_mask, bias_activation, column_sums, cost_row,
                            multiply_derivative, output_delta, predicted_class, target_class,
                            target_row_from_label, nnf_isa)
 from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output, conv_gather, row_sums, conv_delta,
@@ -54,11 +58,25 @@ cdef enum:
     S_WOFF = 13
     S_BOFF = 14
     S_DCOL = 15
-    SPEC_COLUMNS = 16
+    S_PIECES = 16   # maxout pieces per unit of a dense layer (1: any other activation)
+    S_BN = 17       # 1: batch norm (dense, conv: of z; a batchnorm layer: of its input)
+    S_GOFF = 18     # offset of gamma in the parameters (beta follows), with batch norm
+    S_ROFF = 19     # offset of the running mean in `running` (the variance follows)
+    SPEC_COLUMNS = 20
+
+# columns of fparams: the activation's parameter, the dropout scale 1/(1-p), batch norm's eps and
+# momentum
+cdef enum:
+    F_ACT = 0
+    F_SCALE = 1
+    F_EPS = 2
+    F_MOMENTUM = 3
+    FPARAM_COLUMNS = 4
 
 KINDS = {"conv": KIND_CONV, "maxpool": KIND_MAXPOOL, "avgpool": KIND_AVGPOOL,
          "flatten": KIND_FLATTEN, "dense": KIND_DENSE, "dropout": KIND_DROPOUT}
 COLUMNS = SPEC_COLUMNS
+FCOLUMNS = FPARAM_COLUMNS
 
 
 def _check_shape(array, shape, name):
@@ -151,8 +169,8 @@ cdef void _forward(const Pass* net, const floating* P, floating* buf, Py_ssize_t
         n_out = row[S_F] * row[S_OH] * row[S_OW]
         inp = buf + net.out_off[l]
         out = buf + net.out_off[l + 1]
-        param = <floating>net.fparams[2 * l]
-        scale = <floating>net.fparams[2 * l + 1]
+        param = <floating>net.fparams[FPARAM_COLUMNS * l + F_ACT]
+        scale = <floating>net.fparams[FPARAM_COLUMNS * l + F_SCALE]
         if row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
@@ -201,8 +219,8 @@ cdef void _backward(const Pass* net, const floating* P, floating* G, floating* b
         out = buf + net.out_off[l + 1]
         D = buf + net.d_off[l + 1]  # dC/d(output of layer l); becomes dC/dz in place
         below = buf + net.d_off[l]  # dC/d(input of layer l), for l > 0
-        param = <floating>net.fparams[2 * l]
-        scale = <floating>net.fparams[2 * l + 1]
+        param = <floating>net.fparams[FPARAM_COLUMNS * l + F_ACT]
+        scale = <floating>net.fparams[FPARAM_COLUMNS * l + F_SCALE]
         if row[S_KIND] == KIND_DENSE:
             if l == net.L - 1:
                 output_delta(D, out, T, m, n_out, <int>row[S_ACT], param, net.cost)  # BP1
@@ -241,25 +259,6 @@ cdef void _backward(const Pass* net, const floating* P, floating* G, floating* b
             apply_mask(below, D, net.keep + row[S_DCOL], net.keep_stride, m, n_in, scale)
         else:
             memcpy(below, D, m * n_in * sizeof(floating))
-
-
-cdef void _sgd_step(const Pass* net, floating* P, const floating* G, double eta, double lmbda,
-                    Py_ssize_t n_train, Py_ssize_t m) noexcept nogil:
-    """The book's step: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  b <- b - (eta/m) G_b."""
-    cdef Py_ssize_t l, i, n_w, n_b
-    cdef const Py_ssize_t* row
-    cdef floating decay = <floating>(1.0 - eta * lmbda / <double>n_train)
-    cdef floating step = <floating>(eta / <double>m)
-    for l in range(net.L):
-        row = net.spec + l * SPEC_COLUMNS
-        if row[S_KIND] != KIND_CONV and row[S_KIND] != KIND_DENSE:
-            continue
-        n_b = row[S_F]
-        n_w = row[S_BOFF] - row[S_WOFF]
-        for i in range(row[S_WOFF], row[S_WOFF] + n_w):
-            P[i] = decay * P[i] - step * G[i]
-        for i in range(row[S_BOFF], row[S_BOFF] + n_b):
-            P[i] = P[i] - step * G[i]
 
 
 cdef void _gather(floating* A0, floating* T, const floating* X, const floating* targets,
@@ -349,12 +348,15 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
                 G[i] = G[i] + Gs[i]
 
 
-def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params):
+def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params,
+               n_running=None):
     """Refuse a layer table whose shapes do not chain, whose geometry is impossible or whose
-    parameters fall outside `params` (n_params values)."""
+    parameters fall outside `params` (n_params values), or (n_running given) whose running
+    statistics fall outside `running` (n_running values)."""
     cdef Py_ssize_t L = spec.shape[0], l, kind, n_in, n_out, count
-    if L < 1 or spec.shape[1] != SPEC_COLUMNS or fparams.shape[0] != L or fparams.shape[1] != 2:
-        raise ValueError(f"spec must be (L >= 1, {SPEC_COLUMNS}) and fparams (L, 2)")
+    if (L < 1 or spec.shape[1] != SPEC_COLUMNS or fparams.shape[0] != L
+            or fparams.shape[1] != FPARAM_COLUMNS):
+        raise ValueError(f"spec must be (L >= 1, {SPEC_COLUMNS}) and fparams (L, {FPARAM_COLUMNS})")
     for l in range(L):
         kind = spec[l, S_KIND]
         if not 0 <= kind <= KIND_DROPOUT:
@@ -362,12 +364,18 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
         for column in (S_C, S_H, S_W, S_F, S_OH, S_OW):
             if not 1 <= spec[l, column] <= 2147483647:
                 raise ValueError(f"layer {l}: shapes must be in [1, 2**31)")
+        if not 0 <= spec[l, S_ACT] <= ACT_MAXOUT:
+            raise ValueError(f"layer {l}: unknown activation code {spec[l, S_ACT]}")
+        if spec[l, S_PIECES] != 1 or spec[l, S_BN] != 0:
+            raise ValueError(f"layer {l}: maxout and batch norm are not supported")
         n_in = spec[l, S_C] * spec[l, S_H] * spec[l, S_W]
         n_out = spec[l, S_F] * spec[l, S_OH] * spec[l, S_OW]
         if l > 0 and n_in != spec[l - 1, S_F] * spec[l - 1, S_OH] * spec[l - 1, S_OW]:
             raise ValueError(f"layer {l}: its input size {n_in} is not the previous output's")
         if (spec[l, S_ACT] == ACT_SOFTMAX) and (kind != KIND_DENSE or l != L - 1):
             raise ValueError("softmax is for the last (dense) layer only")
+        if spec[l, S_ACT] == ACT_MAXOUT:
+            raise ValueError(f"layer {l}: maxout needs a dense hidden layer with pieces")
         count = 0
         if kind == KIND_CONV:
             check_geometry(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_KH], spec[l, S_KW],
@@ -380,7 +388,9 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
             count = n_out * n_in
         elif kind == KIND_MAXPOOL or kind == KIND_AVGPOOL:
             check_pool(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_STRIDE])
-            if (spec[l, S_F] != spec[l, S_C] or spec[l, S_OH] != spec[l, S_H] // spec[l, S_STRIDE]
+            if (spec[l, S_KH] != spec[l, S_STRIDE] or spec[l, S_KW] != spec[l, S_STRIDE]
+                    or spec[l, S_F] != spec[l, S_C]
+                    or spec[l, S_OH] != spec[l, S_H] // spec[l, S_STRIDE]
                     or spec[l, S_OW] != spec[l, S_W] // spec[l, S_STRIDE]):
                 raise ValueError(f"layer {l}: the pooled shape does not match the window")
         elif n_out != n_in:
@@ -394,30 +404,104 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
 
 
 cdef _check_data(const Py_ssize_t[:, ::1] spec, Py_ssize_t n_rows, Py_ssize_t x_cols,
-                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels):
+                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels, int cost):
+    """X is (n, the input size); targets dense (n, n_out) or labels (n,) in range; the hinge cost
+    has at least 2 output units (its target class indexes a second one)."""
     cdef Py_ssize_t L = spec.shape[0], n_out = spec[L - 1, S_F]
+    if cost == COST_HINGE and n_out < 2:
+        raise ValueError("the hinge cost needs at least 2 output units")
     if n_rows < 1 or x_cols != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
         raise ValueError("X must be (n >= 1, the input size)")
     check_targets(n_rows, n_out, t_rows, t_cols, labels)
+
+
+cdef enum:
+    # train_epoch takes the GIL back to run Python's signal handlers (Ctrl-C) once this much work
+    # is done since the last check (as _train.pyx): per batch, rows x the multiply-adds of one
+    # row's forward pass (_row_work) plus BATCH_WORK
+    SIGNAL_CHECK_WORK = 268435456
+    BATCH_WORK = 8192
+
+REGULARIZATION_CODES = {"l2": 0, "l1": 1}  # the codes of _train.REGULARIZATION_CODES
+
+
+cdef Py_ssize_t _row_work(const Py_ssize_t[:, ::1] spec):
+    """Multiply-adds of one row's forward pass, about (every layer at least its size)."""
+    cdef Py_ssize_t l, n_in, n_out, work = 0
+    for l in range(spec.shape[0]):
+        n_in = spec[l, S_C] * spec[l, S_H] * spec[l, S_W]
+        n_out = spec[l, S_F] * spec[l, S_OH] * spec[l, S_OW]
+        if spec[l, S_KIND] == KIND_CONV:
+            work += n_out * spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW]
+        elif spec[l, S_KIND] == KIND_DENSE:
+            work += n_out * spec[l, S_PIECES] * n_in
+        else:
+            work += n_in
+    return work
+
+
+def update_segments(const Py_ssize_t[:, ::1] spec):
+    """(S, 3) intp: the parameter segments (start, count, decayed) of a checked layer table, layer
+    by layer: a layer's weights (decayed), then its biases with batch norm's gamma and beta after
+    them (not decayed)."""
+    rows = []
+    cdef Py_ssize_t l
+    for l in range(spec.shape[0]):
+        if spec[l, S_KIND] == KIND_CONV or spec[l, S_KIND] == KIND_DENSE:
+            rows.append((spec[l, S_WOFF], spec[l, S_BOFF] - spec[l, S_WOFF], 1))
+            rows.append((spec[l, S_BOFF], spec[l, S_F], 0))
+    return np.asarray(rows, dtype=np.intp).reshape(-1, SEGMENT_COLUMNS)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams,
                 int cost, const floating[:, ::1] X, const floating[:, ::1] targets,
                 const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 double eta, double lmbda, Py_ssize_t n_train, const unsigned char[:, ::1] keep,
-                int n_threads):
-    """One epoch of the book's SGD: the batches are consecutive slices of `order` (the last may be
-    shorter); keep (len(order), units) holds the dropout masks in that order (0 rows: none).
-    Returns the number of steps."""
+                int n_threads, *, int regularization=0, int optimizer=0, hyper=None,
+                floating[::1] state1=None, floating[::1] state2=None, Py_ssize_t step0=0,
+                floating[::1] running=None, Py_ssize_t first=0, Py_ssize_t last=-1,
+                unsigned char[::1] stop=None):
+    """One epoch (or the batches of positions first:last of it), in place on params, without the
+    GIL; returns the number of batches taken. The batches are consecutive slices of
+    order[first:last] (the last may be shorter); keep (len(order), units) holds the dropout masks,
+    one row per position in order (0 rows: none).
+
+    regularization: 0 L2, 1 L1 (the codes of REGULARIZATION_CODES). optimizer: a code of
+    _train.OPTIMIZER_CODES; 0 (sgd) takes the book's step
+        L2: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) G_W
+        b <- b - (eta/m) G_b (never decayed),
+    the others optimizer_step (src_cython/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
+    state2 (the length of params, as the optimizer needs; None otherwise), step0 = steps taken
+    before; weights decayed, the other parameters not (src_cython/_update.pxd).
+
+    Interruption, always at a batch boundary: once stop[0] != 0 no further batch starts; called
+    from the main thread, the loop takes the GIL back every SIGNAL_CHECK_WORK units of work and runs
+    PyErr_CheckSignals(); an exception from a handler ends the loop and propagates with
+    `nnfast_batches_done`, the batches taken in this call.
+    """
     cdef Py_ssize_t n = X.shape[0], n_order = order.shape[0], i, start, m, L = spec.shape[0]
     cdef Py_ssize_t n_in = X.shape[1], n_out = spec[L - 1, S_F]
     check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
-    if batch_size < 1 or n_train < 1 or n_order < 1:
-        raise ValueError("batch_size, n_train and the order must be >= 1")
+    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
+    if batch_size < 1 or n_train < 1 or n_order < 1 or n_threads < 1:
+        raise ValueError("batch_size, n_train, n_threads and the order must be >= 1")
     for i in range(n_order):
         if not 0 <= order[i] < n:
             raise ValueError("order holds a row outside X")
+    if last == -1:
+        last = n_order
+    if first < 0 or last > n_order or first > last or first % batch_size != 0:
+        raise ValueError("first:last must be a range of positions in order starting on a batch "
+                         "boundary")
+    if regularization != 0 and regularization != 1:
+        raise ValueError(f"unknown regularization code {regularization}")
+    hyper_arr = np.zeros(3) if hyper is None else np.ascontiguousarray(hyper, dtype=np.float64)
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM or hyper_arr.shape != (3,) or step0 < 0:
+        raise ValueError("unknown optimizer code, or hyper is not (h0, h1, h2), or step0 < 0")
+    cdef Py_ssize_t n_states = 2 if optimizer == OPT_ADAM else (0 if optimizer == OPT_SGD else 1)
+    if (n_states >= 1 and (state1 is None or state1.shape[0] != params.shape[0])) or (
+            n_states == 2 and (state2 is None or state2.shape[0] != params.shape[0])):
+        raise ValueError("the optimizer's state arrays must have the length of params")
     cdef bint use_keep = keep.shape[0] > 0 and keep.shape[1] > 0
     if use_keep and keep.shape[0] != n_order:
         raise ValueError("keep needs one row per position in order")
@@ -427,7 +511,10 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
                 * spec[i, S_OW] <= keep.shape[1]):
             raise ValueError("a dropout layer's mask columns fall outside keep")
     dtype = np.asarray(params).dtype
-    cdef Py_ssize_t batch = min(batch_size, n_order)
+    segments_arr = update_segments(spec)
+    cdef const Py_ssize_t[:, ::1] segments = segments_arr
+    cdef const double[::1] hyper_view = hyper_arr
+    cdef Py_ssize_t batch = max(1, min(batch_size, last - first))
     cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, dtype.itemsize))
     if batch >= 2 * SLICE_MIN_ROWS:  # at least two slices, so that two threads share every batch
         slice_rows = min(slice_rows, (batch + 1) // 2)
@@ -443,34 +530,68 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef floating[::1] grad = grad_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
+    cdef floating* S1 = &state1[0] if n_states >= 1 else NULL
+    cdef floating* S2 = &state2[0] if n_states == 2 else NULL
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    cdef Py_ssize_t steps = 0
+    cdef double lmbda_over_n = lmbda / <double>n_train
+    cdef Py_ssize_t step = step0, n_params = params.shape[0]
+    cdef unsigned char* stop_flag = &stop[0] if stop is not None and stop.shape[0] > 0 else NULL
+    # only the main thread runs Python's signal handlers: elsewhere the GIL is never taken back
+    cdef bint check_signals = threading.current_thread() is threading.main_thread()
+    cdef bint interrupted = False
+    cdef Py_ssize_t since_check = 0, row_work = _row_work(spec)
+    pending = None
     net.keep_stride = keep.shape[1]
     with nogil:
-        start = 0
-        while start < n_order:
-            m = min(batch_size, n_order - start)
-            _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf,
+        start = first
+        while start < last:
+            if stop_flag != NULL and stop_flag[0] != 0:
+                break
+            m = min(batch_size, last - start)
+            _batch_gradient(&net, &params[0], &grad[0], &grad2[0], n_params, buf,
                             work.stride, work.istride, copies, work.zt_off, work.z_off, work.t_off,
                             &X[0, 0], T0, lab, &order[start], m,
                             &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out,
                             n_threads)
-            _sgd_step(&net, &params[0], &grad[0], eta, lmbda, n_train, m)
-            steps += 1
+            step += 1
+            if optimizer == OPT_SGD:
+                sgd_update(&segments[0, 0], segments.shape[0], &params[0], &grad[0], eta, m,
+                           lmbda_over_n, regularization, n_threads)
+            else:
+                optimizer_update(&segments[0, 0], segments.shape[0], &params[0], &grad[0], S1, S2,
+                                 optimizer, &hyper_view[0], eta, m, lmbda_over_n, regularization,
+                                 step, n_threads)
             start += m
-    return steps
+            since_check += m * row_work + BATCH_WORK
+            if check_signals and since_check >= SIGNAL_CHECK_WORK and start < last:
+                since_check = 0
+                with gil:
+                    try:
+                        PyErr_CheckSignals()
+                    except BaseException as exc:
+                        pending = exc
+                        interrupted = True
+                if interrupted:
+                    break
+    if interrupted:
+        try:
+            pending.nnfast_batches_done = step - step0
+        except AttributeError:
+            pass
+        raise pending
+    return step - step0
 
 
 def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, floating[::1] grad,
-             int n_threads):
+             int n_threads, *, floating[::1] running=None):
     """OUT grad (the layout of params): the summed gradient of the rows' costs (no dropout, no
     regularisation), all rows as one batch."""
     cdef Py_ssize_t n = X.shape[0], L = spec.shape[0]
     check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
     _check_shape(grad, (params.shape[0],), "grad")
     dtype = np.asarray(params).dtype
     cdef Py_ssize_t slice_rows = min(n, _slice_rows(spec, dtype.itemsize))
@@ -514,7 +635,8 @@ cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* buf, Py_
 def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
-             int n_threads, floating[:, ::1] out=None):
+             int n_threads, floating[:, ::1] out=None, *, floating[::1] running=None,
+             bint batch_stats=False):
     """(summed cost, rows classified correctly) over the rows of X, `chunk` rows per pass;
     with `out` (n, outputs), also the outputs. With n_threads > 1 the chunks run in one parallel
     loop (a copy of the buffers per thread); the costs are summed in row order either way."""
@@ -522,7 +644,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     cdef Py_ssize_t n_out = spec[L - 1, S_F], n_in = X.shape[1]
     cdef double total = 0
     check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels)
+    _check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost)
     if chunk < 1:
         raise ValueError("chunk must be >= 1")
     if out is not None:

@@ -1,0 +1,258 @@
+"""The layer-table engine (nnfast/reference/conv.py and nnfast._conv) with the dense stack's
+features: optimizers, L1/L2, first/last/stop/signals, pooling strides, grad_output/grad_input,
+batch norm, maxout and the BatchNorm layer. Each feature: compiled against the reference (float64
+1e-10, float32 1e-4, >= 50 steps, 1 and 2 threads bitwise equal), finite differences on both
+backends, and for dense-only stacks the dense engine (Network: nnfast/reference/sgd.py and
+nnfast._train) as an independent oracle."""
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+import nnfast
+from nnfast import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Network, Sequential
+from nnfast.optimizers import get_optimizer
+from nnfast.reference import conv as ref
+
+_conv = pytest.importorskip("nnfast._conv")
+
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+
+
+def _images(n, shape, n_classes, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, *shape)).astype(dtype)
+    projection = rng.standard_normal((int(np.prod(shape)), n_classes))
+    return X, np.argmax(X.reshape(n, -1) @ projection, axis=1)
+
+
+def _conv_net():
+    return [Conv2D(3, 3, activation="relu"), MaxPool2D(2), Flatten(), Dense(8, "tanh"),
+            Dropout(0.3), Dense(3, "softmax")]
+
+
+def _relative(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def _train_all(layers_fn, shape, X, y, n_threads=(1,), backends=("numpy", "cython"), **fit):
+    nets = []
+    for backend in backends:
+        for t in (n_threads if backend == "cython" else (1,)):
+            net = Sequential(layers_fn(), shape, backend=backend, seed=5, n_threads=t,
+                             dtype=X.dtype.name)
+            net.fit(X, y, **fit)
+            nets.append(net)
+    return nets
+
+
+# ---------------------------------------------------------------- step 1: optimizers, L1/L2
+
+@pytest.mark.parametrize("regularization", ["l2", "l1"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_optimizers_compiled_equal_reference_over_60_steps(optimizer, regularization):
+    shape = (2, 8, 8)
+    X, y = _images(40, shape, 3, seed=1)
+    ref_net, one, two = _train_all(_conv_net, shape, X, y, n_threads=(1, 2), epochs=6,
+                                   batch_size=4, eta=0.02, lmbda=1.5, optimizer=optimizer,
+                                   regularization=regularization)
+    assert ref_net.optimizer_steps == one.optimizer_steps == 60
+    assert _relative(one.params, ref_net.params) < 1e-10
+    np.testing.assert_array_equal(one.params, two.params)
+    for s_ref, s_comp in zip(ref_net.optimizer_state, one.optimizer_state):
+        assert len(s_ref) == len(s_comp) == (len(one.params) if len(s_ref) else 0)
+        if len(s_ref):
+            assert _relative(s_comp, s_ref) < 1e-9
+    fresh = Sequential(_conv_net(), shape, seed=5)
+    assert _relative(one.params, fresh.params) > 1e-3  # it trained
+
+
+def test_optimizer_float32_matches_reference():
+    shape = (2, 8, 8)
+    X, y = _images(40, shape, 3, seed=2, dtype=np.float32)
+    ref_net, comp = _train_all(_conv_net, shape, X, y, epochs=5, batch_size=4, eta=0.01,
+                               lmbda=1.0, optimizer="adam", regularization="l1")
+    np.testing.assert_allclose(comp.params, ref_net.params, rtol=1e-4, atol=1e-4)
+
+
+def test_biases_are_not_decayed():
+    """One compiled step against its definition: weights decayed (L2: lmbda/n W, L1: lmbda/n
+    sign(W)), biases not."""
+    shape = (1, 4, 4)
+    X, y = _images(6, shape, 2, seed=3)
+    layers = lambda: [Flatten(), Dense(2, "softmax")]  # noqa: E731
+    for optimizer in ("sgd", "adam"):
+        for regularization in ("l2", "l1"):
+            net = Sequential(layers(), shape, seed=1)
+            W0, b0 = net.weights[1].copy(), net.biases[1].copy()
+            g = net.gradient(X, y)
+            net.fit(X, y, epochs=1, batch_size=6, eta=0.5, lmbda=3.0, shuffle=False,
+                    optimizer=optimizer, regularization=regularization)
+            gw, gb = g[:W0.size].reshape(W0.shape) / 6, g[W0.size:] / 6
+            if optimizer == "sgd":
+                decay = (3.0 / 6) * (np.sign(W0) if regularization == "l1" else W0)
+                np.testing.assert_allclose(net.weights[1], W0 - 0.5 * (gw + decay), rtol=1e-12)
+                np.testing.assert_allclose(net.biases[1], b0 - 0.5 * gb, rtol=1e-12)
+            else:  # Adam's first step moves every parameter by about eta * sign(g)
+                np.testing.assert_allclose(net.biases[1], b0 - 0.5 * np.sign(gb), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- the dense engine as an oracle
+
+def _dense_pair(sizes, activations, batch_norm=None, dropout=0.0, pieces=None, cost="log_likelihood",
+                output="softmax", backend="cython", seed=2):
+    """A Network and a Sequential of the same dense architecture with the same parameters."""
+    hidden = len(sizes) - 2
+    batch_norm = batch_norm or [False] * hidden
+    net = Network(sizes, activation=activations, output_activation=output, cost=cost,
+                  backend=backend, seed=seed, dropout=dropout, batch_norm=batch_norm)
+    layers = []
+    for l in range(hidden):
+        layers.append(Dense(sizes[l + 1], net.activations[l], batch_norm=batch_norm[l]))
+        if dropout:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(sizes[-1], output))
+    seq = Sequential(layers, (sizes[0],), cost=cost, backend=backend, seed=seed)
+    assert seq.params.shape == net.params.shape
+    seq.params[...] = net.params
+    return net, seq
+
+
+def _dense_epoch(net, seq, X, y, order, batch_size, eta, lmbda, regularization, optimizer, keep,
+                 n_threads=1):
+    optimizer = get_optimizer(optimizer)
+    for model in (net, seq):
+        model.optimizer = optimizer
+        model._reset_optimizer_state()
+    net.regularization = seq.regularization = regularization
+    steps_net = net._backend.train_epoch(net, X, y, None, order, batch_size, eta, lmbda,
+                                         regularization, keep, 0, len(order), n_threads)
+    steps_seq = seq._train_epoch(X, y, None, order, batch_size, eta, lmbda, keep, n_threads)
+    assert steps_net == steps_seq
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("optimizer,regularization", [("sgd", "l2"), ("sgd", "l1"),
+                                                      ("momentum", "l2"), ("adam", "l1"),
+                                                      ("rmsprop", "l2")])
+def test_dense_layer_table_equals_network(optimizer, regularization, backend):
+    rng = np.random.default_rng(0)
+    X = rng.random((100, 7))
+    y = rng.integers(0, 3, 100)
+    net, seq = _dense_pair([7, 6, 5, 3], ["tanh", "relu"], dropout=0.25, backend=backend)
+    order = rng.permutation(100).astype(np.intp)
+    keep = (rng.random((100, 11)) >= 0.25).astype(np.uint8)  # both hidden layers' masks, packed
+    _dense_epoch(net, seq, X, y, order, 2, 0.05, 2.0, regularization, optimizer, keep)
+    assert _relative(seq.params, net.params) < 1e-10
+    assert _relative(seq.params, Network([7, 6, 5, 3], seed=2).params) > 1e-3
+
+
+# ---------------------------------------------------------------- first/last/stop/signals
+
+def _compiled_args(net, X, y):
+    T = np.empty((0, net.n_outputs), dtype=net.dtype)
+    return (net._spec, net._fparams, net.cost_function.code, X.reshape(len(X), -1), T,
+            y.astype(np.intp))
+
+
+def test_first_last_positions_compose_an_epoch():
+    shape = (2, 8, 8)
+    X, y = _images(30, shape, 3, seed=4)
+    whole, halves = (Sequential(_conv_net()[:3] + [Dense(3, "softmax")], shape, seed=1)
+                     for _ in range(2))
+    order = np.random.default_rng(1).permutation(30).astype(np.intp)
+    keep = np.empty((0, 0), dtype=np.uint8)
+    hyper = np.array([0.9, 0.999, 1e-8])
+    states = [np.zeros(len(whole.params)) for _ in range(4)]
+    taken = _conv.train_epoch(whole.params, *_compiled_args(whole, X, y), order, 4, 0.05, 1.0, 30,
+                              keep, 1, optimizer=5, hyper=hyper, state1=states[0],
+                              state2=states[1])
+    assert taken == 8
+    first = _conv.train_epoch(halves.params, *_compiled_args(halves, X, y), order, 4, 0.05, 1.0,
+                              30, keep, 1, optimizer=5, hyper=hyper, state1=states[2],
+                              state2=states[3], first=0, last=12)
+    second = _conv.train_epoch(halves.params, *_compiled_args(halves, X, y), order, 4, 0.05, 1.0,
+                               30, keep, 1, optimizer=5, hyper=hyper, state1=states[2],
+                               state2=states[3], first=12, step0=first)
+    assert (first, second) == (3, 5)
+    np.testing.assert_array_equal(halves.params, whole.params)
+    with pytest.raises(ValueError, match="batch boundary"):
+        _conv.train_epoch(halves.params, *_compiled_args(halves, X, y), order, 4, 0.05, 1.0, 30,
+                          keep, 1, first=2)
+
+
+def test_stop_flag_stops_before_the_next_batch():
+    shape = (2, 8, 8)
+    X, y = _images(20, shape, 3, seed=5)
+    net = Sequential(_conv_net()[:3] + [Dense(3, "softmax")], shape, seed=1)
+    before = net.params.copy()
+    order = np.arange(20, dtype=np.intp)
+    keep = np.empty((0, 0), dtype=np.uint8)
+    stop = np.ones(1, dtype=np.uint8)
+    assert _conv.train_epoch(net.params, *_compiled_args(net, X, y), order, 4, 0.05, 0.0, 20,
+                             keep, 1, stop=stop) == 0
+    np.testing.assert_array_equal(net.params, before)
+    assert ref.train_epoch(net.built, net.weights, net.biases, net.cost_function,
+                           X.reshape(20, -1), np.eye(3)[y], order, 4, 0.05, 0.0, 20,
+                           stop=stop) == 0
+    np.testing.assert_array_equal(net.params, before)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_a_signal_handler_interrupts_between_batches():
+    """A handler raising from PyErr_CheckSignals ends the loop at a batch boundary, with the
+    batches done on the exception; the parameters are those of that many whole batches."""
+    shape = (1, 24, 24)
+    X, y = _images(500, shape, 3, seed=6)
+    layers = lambda: [Conv2D(4, 5, activation="relu"), MaxPool2D(2), Flatten(),  # noqa: E731
+                      Dense(3, "softmax")]
+    net = Sequential(layers(), shape, seed=2)
+    start = net.params.copy()
+    order = np.tile(np.arange(500, dtype=np.intp), 120)  # 60000 batches of 1: seconds of work
+    keep = np.empty((0, 0), dtype=np.uint8)
+
+    def handler(signum, frame):
+        raise _Interrupt()
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(_Interrupt) as info:
+            _conv.train_epoch(net.params, *_compiled_args(net, X, y), order, 1, 0.001, 0.0, 500,
+                              keep, 1)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    done = info.value.nnfast_batches_done
+    assert 0 < done < len(order)
+    again = Sequential(layers(), shape, seed=2)
+    np.testing.assert_array_equal(again.params, start)
+    _conv.train_epoch(again.params, *_compiled_args(again, X, y), order, 1, 0.001, 0.0, 500, keep,
+                      1, last=done)
+    np.testing.assert_array_equal(again.params, net.params)
+
+
+def test_hinge_cost_with_one_output_is_refused_everywhere():
+    net = Sequential([Flatten(), Dense(1, "identity")], (1, 3, 3), cost="quadratic", seed=0)
+    X = np.zeros((4, 9))
+    T = np.zeros((4, 1))
+    lab = np.empty(0, dtype=np.intp)
+    hinge = nnfast.costs.get_cost("hinge").code
+    order = np.arange(4, dtype=np.intp)
+    calls = [
+        lambda: _conv.train_epoch(net.params, net._spec, net._fparams, hinge, X, T, lab, order, 2,
+                                  0.1, 0.0, 4, np.empty((0, 0), dtype=np.uint8), 1),
+        lambda: _conv.gradient(net.params, net._spec, net._fparams, hinge, X, T, lab,
+                               np.zeros_like(net.params), 1),
+        lambda: _conv.evaluate(net.params, net._spec, net._fparams, hinge, X, T, lab, 4, 1),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="hinge"):
+            call()
