@@ -39,8 +39,8 @@ cdef enum:
     KIND_DROPOUT = 5
 
 # columns of the layer table: input (C, H, W), output (F, OH, OW) (flat shapes: (n, 1, 1)),
-# kernel, stride (the pool size for pooling), padding, activation code, offsets of W and b in the
-# parameters, first column of a dropout layer's units in the keep mask
+# kernel (a pooling window's side, twice), stride, padding, activation code, offsets of W and b in
+# the parameters, first column of a dropout layer's units in the keep mask
 cdef enum:
     S_KIND = 0
     S_C = 1
@@ -191,9 +191,10 @@ cdef void _forward(const Pass* net, const floating* P, floating* buf, Py_ssize_t
             bias_activation(out, P + row[S_BOFF], m, n_out, <int>row[S_ACT], param, n_threads)
         elif row[S_KIND] == KIND_MAXPOOL:
             _maxpool_forward(inp, out, net.argbuf + net.arg_off[l], m, row[S_C], row[S_H], row[S_W],
-                             row[S_STRIDE], n_threads)
+                             row[S_KH], row[S_STRIDE], n_threads)
         elif row[S_KIND] == KIND_AVGPOOL:
-            _avgpool_forward(inp, out, m, row[S_C], row[S_H], row[S_W], row[S_STRIDE], n_threads)
+            _avgpool_forward(inp, out, m, row[S_C], row[S_H], row[S_W], row[S_KH], row[S_STRIDE],
+                             n_threads)
         elif row[S_KIND] == KIND_DROPOUT and net.keep != NULL:
             apply_mask(out, inp, net.keep + row[S_DCOL], net.keep_stride, m, n_in, scale)
         else:  # flatten, and dropout at inference
@@ -254,7 +255,8 @@ cdef void _backward(const Pass* net, const floating* P, floating* G, floating* b
         elif row[S_KIND] == KIND_MAXPOOL:
             _maxpool_backward(D, net.argbuf + net.arg_off[l], below, m, n_in, n_out, n_threads)
         elif row[S_KIND] == KIND_AVGPOOL:
-            _avgpool_backward(D, below, m, row[S_C], row[S_H], row[S_W], row[S_STRIDE], n_threads)
+            _avgpool_backward(D, below, m, row[S_C], row[S_H], row[S_W], row[S_KH], row[S_STRIDE],
+                              n_threads)
         elif row[S_KIND] == KIND_DROPOUT and net.keep != NULL:
             apply_mask(below, D, net.keep + row[S_DCOL], net.keep_stride, m, n_in, scale)
         else:
@@ -387,11 +389,11 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
                 raise ValueError(f"layer {l}: a dense layer's output is flat")
             count = n_out * n_in
         elif kind == KIND_MAXPOOL or kind == KIND_AVGPOOL:
-            check_pool(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_STRIDE])
-            if (spec[l, S_KH] != spec[l, S_STRIDE] or spec[l, S_KW] != spec[l, S_STRIDE]
-                    or spec[l, S_F] != spec[l, S_C]
-                    or spec[l, S_OH] != spec[l, S_H] // spec[l, S_STRIDE]
-                    or spec[l, S_OW] != spec[l, S_W] // spec[l, S_STRIDE]):
+            # the window's side in S_KH (= S_KW), its step in S_STRIDE
+            check_pool(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_KH], spec[l, S_STRIDE])
+            if (spec[l, S_KW] != spec[l, S_KH] or spec[l, S_F] != spec[l, S_C]
+                    or spec[l, S_OH] != (spec[l, S_H] - spec[l, S_KH]) // spec[l, S_STRIDE] + 1
+                    or spec[l, S_OW] != (spec[l, S_W] - spec[l, S_KH]) // spec[l, S_STRIDE] + 1):
                 raise ValueError(f"layer {l}: the pooled shape does not match the window")
         elif n_out != n_in:
             raise ValueError(f"layer {l}: flatten and dropout keep the size")

@@ -256,3 +256,118 @@ def test_hinge_cost_with_one_output_is_refused_everywhere():
     for call in calls:
         with pytest.raises(ValueError, match="hinge"):
             call()
+
+
+# ---------------------------------------------------------------- gradient checks (shared)
+
+def _numeric_gradient_error(net, X, y, eps=1e-5, count=200, batch_stats=False):
+    """The worst relative difference between net.gradient and central differences of the summed
+    cost over `count` random parameters (batch_stats: the cost with the batch's statistics, the
+    one the gradient of a batch-normalised network is of)."""
+    analytic = net.gradient(X, y)
+    floor = 1e-3 * float(np.sqrt(np.mean(np.square(analytic)))) + 1e-10
+    indices = np.random.default_rng(0).choice(len(net.params), min(len(net.params), count),
+                                              replace=False)
+    worst = 0.0
+    for i in indices:
+        saved = net.params[i]
+        net.params[i] = saved + eps
+        plus = net.cost(X, y, lmbda=0, batch_stats=batch_stats) * len(X)
+        net.params[i] = saved - eps
+        minus = net.cost(X, y, lmbda=0, batch_stats=batch_stats) * len(X)
+        net.params[i] = saved
+        numeric = (plus - minus) / (2 * eps)
+        worst = max(worst, abs(analytic[i] - numeric) / max(abs(analytic[i]) + abs(numeric), floor))
+    return worst
+
+
+# ---------------------------------------------------------------- step 2: pooling strides
+
+_convtwins = pytest.importorskip("nnfast._convtwins")
+
+POOLS = [((2, 7, 7), 3, 2), ((1, 5, 6), 2, 1), ((3, 8, 9), 2, 3), ((2, 6, 6), 3, 3)]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape,size,stride", POOLS)
+def test_strided_pooling_kernels_match_the_reference(shape, size, stride, dtype, n_threads):
+    rng = np.random.default_rng(3)
+    m = 40  # enough work for the kernels' parallel path
+    X = rng.standard_normal((m, *shape)).astype(dtype)
+    X[0, 0, :3, :3] = 7.0  # ties inside overlapping windows: the first maximum wins
+    out_shape = MaxPool2D(size, stride).build(shape).out_shape
+    assert out_shape[1:] == ((shape[1] - size) // stride + 1, (shape[2] - size) // stride + 1)
+    n_out = int(np.prod(out_shape))
+    Y = np.empty((m, n_out), dtype=dtype)
+    arg = np.empty((m, n_out), dtype=np.intp)
+    _convtwins.maxpool_forward(X.reshape(m, -1), Y, arg, *shape, size, n_threads, stride)
+    Yr, argr = ref.maxpool_forward(X, size, stride)
+    np.testing.assert_array_equal(Y.reshape(Yr.shape), Yr)
+    np.testing.assert_array_equal(arg.reshape(argr.shape), argr)
+    dY = rng.standard_normal((m, n_out)).astype(dtype)
+    dX = np.full((m, int(np.prod(shape))), np.nan, dtype=dtype)
+    _convtwins.maxpool_backward(dY, arg, dX, n_threads)
+    np.testing.assert_array_equal(dX.reshape(m, *shape),
+                                  ref.maxpool_backward(dY.reshape(Yr.shape), argr, shape))
+    _convtwins.avgpool_forward(X.reshape(m, -1), Y, *shape, size, n_threads, stride)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13  # numpy sums 9 values in another order
+    np.testing.assert_allclose(Y.reshape(Yr.shape), ref.avgpool_forward(X, size, stride),
+                               rtol=tolerance, atol=tolerance)
+    _convtwins.avgpool_backward(dY, dX, *shape, size, n_threads, stride)
+    np.testing.assert_array_equal(dX.reshape(m, *shape),
+                                  ref.avgpool_backward(dY.reshape(Yr.shape), size, shape, stride))
+
+
+def test_overlapping_max_pool_by_hand():
+    """3x3 image, 2x2 windows every pixel: the centre is the maximum of all four windows and
+    receives the sum of their gradients."""
+    X = np.array([[1., 2., 0.],
+                  [3., 9., 4.],
+                  [0., 5., 1.]]).reshape(1, 1, 3, 3)
+    Y, arg = ref.maxpool_forward(X, 2, 1)
+    np.testing.assert_array_equal(Y.reshape(2, 2), [[9., 9.], [9., 9.]])
+    dX = ref.maxpool_backward(np.array([1., 2., 3., 4.]).reshape(1, 1, 2, 2), arg, (1, 3, 3))
+    assert dX[0, 0, 1, 1] == 10 and np.count_nonzero(dX) == 1
+    dA = ref.avgpool_backward(np.ones((1, 1, 2, 2)), 2, (1, 3, 3), 1)
+    np.testing.assert_array_equal(dA.reshape(3, 3), np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4)
+    Yc, argc, dXc = np.empty((1, 4)), np.empty((1, 4), dtype=np.intp), np.empty((1, 9))
+    _convtwins.maxpool_forward(X.reshape(1, -1), Yc, argc, 1, 3, 3, 2, 1, 1)
+    _convtwins.maxpool_backward(np.array([[1., 2., 3., 4.]]), argc, dXc)
+    np.testing.assert_array_equal(dXc.reshape(dX.shape), dX)
+
+
+def _strided_pools():
+    return [Conv2D(3, 3, activation="tanh"), MaxPool2D(3, stride=2), AvgPool2D(2, stride=1),
+            Flatten(), Dense(3, "softmax")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_strided_pooling_gradient_matches_finite_differences(backend):
+    shape = (2, 11, 11)
+    X, y = _images(5, shape, 3, seed=7)
+    net = Sequential(_strided_pools(), shape, backend=backend, seed=3)
+    assert [b.out_shape for b in net.built[1:3]] == [(3, 4, 4), (3, 3, 3)]
+    assert _numeric_gradient_error(net, X, y) < 1e-6
+
+
+def test_strided_pooling_training_equals_reference():
+    shape = (2, 11, 11)
+    X, y = _images(30, shape, 3, seed=8)
+    ref_net, one, two = _train_all(_strided_pools, shape, X, y, n_threads=(1, 2), epochs=10,
+                                   batch_size=5, eta=0.05, lmbda=0.5, optimizer="momentum")
+    assert one.optimizer_steps == 60
+    assert _relative(one.params, ref_net.params) < 1e-10
+    np.testing.assert_array_equal(one.params, two.params)
+
+
+def test_layer_table_refuses_a_pool_shape_that_does_not_match_its_stride():
+    net = Sequential(_strided_pools(), (2, 11, 11), seed=0)
+    spec = net._spec.copy()
+    spec[1, 9] = 3  # the max-pool's stride: its output would be 3x3, the table says 4x4
+    with pytest.raises(ValueError, match="pooled shape"):
+        _conv.check_spec(spec, net._fparams, len(net.params))
+    spec = net._spec.copy()
+    spec[1, 9] = 0
+    with pytest.raises(ValueError, match="stride"):
+        _conv.check_spec(spec, net._fparams, len(net.params))
