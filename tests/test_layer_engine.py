@@ -371,3 +371,119 @@ def test_layer_table_refuses_a_pool_shape_that_does_not_match_its_stride():
     spec[1, 9] = 0
     with pytest.raises(ValueError, match="stride"):
         _conv.check_spec(spec, net._fparams, len(net.params))
+
+
+# ---------------------------------------------------------------- step 3: grad_output, grad_input
+
+def _grad_output_case(output="softmax"):
+    return lambda: [Conv2D(3, 3, activation="tanh"), AvgPool2D(2, stride=1), Flatten(),
+                    Dense(6, "relu"), Dense(4, output)]
+
+
+def _compiled_gradient(net, X, G=None, need_input=False, n_threads=1):
+    grad = np.zeros_like(net.params)
+    gin = np.zeros((len(X), net.n_inputs), dtype=net.dtype) if need_input else None
+    empty_t = np.empty((0, net.n_outputs), dtype=net.dtype)
+    _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code,
+                   X.reshape(len(X), -1), empty_t, np.empty(0, dtype=np.intp), grad, n_threads,
+                   grad_input=gin, grad_output=G, running=net.bn_running)
+    return grad, gin
+
+
+def _flat_reference_gradient(net, X, G, Y=None):
+    nw, nb, nn, gin = ref.backprop(net.built, net.weights, net.biases, net.cost_function,
+                                   X.reshape(len(X), -1), Y, norms=net._norms(), grad_output=G,
+                                   need_input_gradient=True)
+    grad = np.zeros_like(net.params)
+    gw, gb = net.layer_views(grad)
+    gg, gbeta = net.norm_views(grad)
+    for l in range(len(nw)):
+        if nw[l] is not None:
+            gw[l][...], gb[l][...] = nw[l], nb[l]
+        if nn[l] is not None:
+            gg[l][...], gbeta[l][...] = nn[l]
+    return grad, gin
+
+
+@pytest.mark.parametrize("output", ["softmax", "tanh"])
+def test_grad_output_and_grad_input_equal_the_reference(output):
+    shape = (2, 7, 6)
+    X, _ = _images(9, shape, 4, seed=9)
+    net = Sequential(_grad_output_case(output)(), shape, cost="quadratic", seed=4)
+    G = np.random.default_rng(1).standard_normal((9, 4))
+    grad, gin = _compiled_gradient(net, X, G, need_input=True)
+    grad_ref, gin_ref = _flat_reference_gradient(net, X, G)
+    assert _relative(grad, grad_ref) < 1e-10
+    assert _relative(gin, gin_ref) < 1e-10
+    # the input's gradient alone, without grad_output: the cost's, and the same parameters' gradient
+    y = np.random.default_rng(2).integers(0, 4, 9)
+    grad_cost = net.gradient(X, y)
+    Y = np.eye(4)[y]
+    grad_ref2, gin_ref2 = _flat_reference_gradient(net, X, None, Y)
+    grad2 = np.zeros_like(net.params)
+    gin2 = np.zeros((9, net.n_inputs))
+    _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X.reshape(9, -1),
+                   np.empty((0, 4)), y.astype(np.intp), grad2, 1, grad_input=gin2)
+    np.testing.assert_array_equal(grad2, grad_cost)
+    assert _relative(grad2, grad_ref2) < 1e-10 and _relative(gin2, gin_ref2) < 1e-10
+
+
+def test_grad_output_of_the_cost_is_the_cost_gradient():
+    """log-likelihood with softmax: dC/da = -y/a; its Jacobian-vector product is a - y."""
+    shape = (2, 7, 6)
+    X, y = _images(8, shape, 4, seed=10)
+    net = Sequential(_grad_output_case()(), shape, seed=6)
+    A = net.feedforward(X)
+    grad, _ = _compiled_gradient(net, X, -np.eye(4)[y] / A)
+    assert _relative(grad, net.gradient(X, y)) < 1e-10
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_grad_input_matches_finite_differences(backend):
+    """L = sum(G * outputs(X)): dL/dX by central differences of the network's forward pass."""
+    shape = (2, 6, 6)
+    X, _ = _images(3, shape, 4, seed=11)
+    net = Sequential(_grad_output_case("sigmoid")(), shape, cost="quadratic", seed=7,
+                     backend=backend)
+    G = np.random.default_rng(3).standard_normal((3, 4))
+    if backend == "cython":
+        _, gin = _compiled_gradient(net, X, G, need_input=True)
+    else:
+        gin = _flat_reference_gradient(net, X, G)[1]
+    flat = X.reshape(3, -1).copy()
+    eps = 1e-5
+    floor = 1e-3 * float(np.sqrt(np.mean(np.square(gin))))
+    worst = 0.0
+    for j in np.random.default_rng(4).choice(flat.shape[1], 40, replace=False):
+        for i in range(3):
+            saved = flat[i, j]
+            flat[i, j] = saved + eps
+            plus = np.sum(G * net.feedforward(flat))
+            flat[i, j] = saved - eps
+            minus = np.sum(G * net.feedforward(flat))
+            flat[i, j] = saved
+            numeric = (plus - minus) / (2 * eps)
+            worst = max(worst, abs(gin[i, j] - numeric) / max(abs(gin[i, j]) + abs(numeric), floor))
+    assert worst < 1e-6
+
+
+def test_grad_input_over_slices_is_thread_independent():
+    shape = (3, 30, 30)  # large images: a batch of 40 runs in several slices
+    X, _ = _images(40, shape, 4, seed=12)
+    net = Sequential([Conv2D(4, 3, activation="relu"), MaxPool2D(2), Flatten(),
+                      Dense(4, "softmax")], shape, seed=8)
+    G = np.random.default_rng(5).standard_normal((40, 4))
+    one = _compiled_gradient(net, X, G, need_input=True, n_threads=1)
+    two = _compiled_gradient(net, X, G, need_input=True, n_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    grad_ref, gin_ref = _flat_reference_gradient(net, X, G)
+    assert _relative(one[0], grad_ref) < 1e-10 and _relative(one[1], gin_ref) < 1e-10
+    with pytest.raises(ValueError, match="grad_input"):
+        _conv.gradient(net.params, net._spec, net._fparams, 2, X.reshape(40, -1),
+                       np.empty((0, 4)), np.empty(0, dtype=np.intp), np.zeros_like(net.params), 1,
+                       grad_input=np.zeros((39, net.n_inputs)), grad_output=G)
+    with pytest.raises(ValueError, match="grad_output"):
+        _conv.gradient(net.params, net._spec, net._fparams, 2, X.reshape(40, -1),
+                       np.empty((0, 4)), np.empty(0, dtype=np.intp), np.zeros_like(net.params), 1,
+                       grad_output=G[:, :3].copy())
