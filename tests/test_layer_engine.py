@@ -487,3 +487,108 @@ def test_grad_input_over_slices_is_thread_independent():
         _conv.gradient(net.params, net._spec, net._fparams, 2, X.reshape(40, -1),
                        np.empty((0, 4)), np.empty(0, dtype=np.intp), np.zeros_like(net.params), 1,
                        grad_output=G[:, :3].copy())
+
+
+# ---------------------------------------------------------------- step 4: batch norm on Dense/Conv2D
+
+def _bn_conv():
+    return [Conv2D(3, 3, activation="relu", batch_norm=True), MaxPool2D(2), Flatten(),
+            Dense(6, "tanh", batch_norm=True, batch_norm_momentum=0.8), Dropout(0.2),
+            Dense(3, "softmax")]
+
+
+def _bn_conv_sigmoid():  # smooth everywhere, for finite differences
+    return [Conv2D(3, 3, activation="sigmoid", batch_norm=True, batch_norm_eps=1e-3),
+            AvgPool2D(2), Flatten(), Dense(5, "tanh", batch_norm=True), Dense(3, "softmax")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_batch_norm_gradient_matches_finite_differences(backend):
+    shape = (2, 8, 8)
+    X, y = _images(6, shape, 3, seed=13)
+    net = Sequential(_bn_conv_sigmoid(), shape, backend=backend, seed=9)
+    net.params[...] += np.random.default_rng(1).normal(0, 0.1, len(net.params))  # gamma != 1
+    assert _numeric_gradient_error(net, X, y, batch_stats=True, count=300) < 1e-6
+    grad = net.gradient(X, y)
+    for l in (0, 3):  # the redundant biases: exactly 0
+        b0, b1 = net._offsets[l][1:]
+        assert not grad[b0:b1].any()
+
+
+def test_batch_norm_gradients_of_both_backends_agree():
+    shape = (2, 8, 8)
+    X, y = _images(7, shape, 3, seed=14)
+    ref_net, comp = (Sequential(_bn_conv(), shape, backend=b, seed=2) for b in ("numpy", "cython"))
+    assert _relative(comp.gradient(X, y), ref_net.gradient(X, y)) < 1e-10
+    assert comp.cost(X, y, batch_stats=True) == pytest.approx(ref_net.cost(X, y, batch_stats=True),
+                                                             rel=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_batch_norm_training_equals_reference(optimizer):
+    shape = (2, 8, 8)
+    X, y = _images(36, shape, 3, seed=15)
+    ref_net, one, two = _train_all(_bn_conv, shape, X, y, n_threads=(1, 2), epochs=10,
+                                   batch_size=6, eta=0.05, lmbda=0.5, optimizer=optimizer)
+    assert one.optimizer_steps == 60
+    assert _relative(one.params, ref_net.params) < 1e-10
+    assert _relative(one.bn_running, ref_net.bn_running) < 1e-10
+    np.testing.assert_array_equal(one.params, two.params)
+    np.testing.assert_array_equal(one.bn_running, two.bn_running)
+    for net in (ref_net, one):
+        for l in (0, 3):
+            b0, b1 = net._offsets[l][1:]
+            assert not net.params[b0:b1].any()  # the bias stays 0
+    assert not np.allclose(one.bn_running[:3], 0)  # the running means moved
+    np.testing.assert_allclose(one.feedforward(X), ref_net.feedforward(X), rtol=1e-10,
+                               atol=1e-12)  # inference: the running statistics
+    assert one.cost(X, y) == pytest.approx(ref_net.cost(X, y), rel=1e-10)
+
+
+def test_batch_norm_float32_matches_reference():
+    shape = (2, 8, 8)
+    X, y = _images(30, shape, 3, seed=16, dtype=np.float32)
+    ref_net, comp = _train_all(_bn_conv, shape, X, y, epochs=4, batch_size=6, eta=0.05)
+    np.testing.assert_allclose(comp.params, ref_net.params, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(comp.bn_running, ref_net.bn_running, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_batch_norm_dense_layer_table_equals_network(optimizer, backend):
+    rng = np.random.default_rng(6)
+    X = rng.random((60, 7))
+    y = rng.integers(0, 3, 60)
+    net, seq = _dense_pair([7, 6, 5, 3], ["relu", "sigmoid"], batch_norm=[True, True],
+                           dropout=0.2, backend=backend)
+    seq.bn_running[...] = net.bn_running
+    order = rng.permutation(60).astype(np.intp)
+    keep = (rng.random((60, 11)) >= 0.2).astype(np.uint8)
+    _dense_epoch(net, seq, X, y, order, 4, 0.1, 1.0, "l2", optimizer, keep)
+    assert _relative(seq.params, net.params) < 1e-10
+    assert _relative(seq.bn_running, net.bn_running) < 1e-10
+    Xt = rng.random((20, 7))
+    np.testing.assert_allclose(seq.feedforward(Xt), net.feedforward(Xt), rtol=1e-10)
+
+
+def test_layer_table_refuses_bad_batch_norm_columns():
+    net = Sequential(_bn_conv(), (2, 8, 8), seed=0)
+    n_params, n_running = len(net.params), len(net.bn_running)
+    with pytest.raises(ValueError, match="running"):
+        _conv.check_spec(net._spec, net._fparams, n_params, n_running - 1)
+    bad = net._spec.copy()
+    bad[3, 18] += 1  # gamma no longer right after the biases
+    with pytest.raises(ValueError, match="follow the biases"):
+        _conv.check_spec(bad, net._fparams, n_params, n_running)
+    bad = net._spec.copy()
+    bad[5, 17] = 1  # batch norm on the output layer
+    with pytest.raises(ValueError, match="batch norm"):
+        _conv.check_spec(bad, net._fparams, n_params, n_running)
+    fbad = net._fparams.copy()
+    fbad[0, 2] = 0.0
+    with pytest.raises(ValueError, match="eps"):
+        _conv.check_spec(net._spec, fbad, n_params, n_running)
+    X, y = _images(4, (2, 8, 8), 3)
+    with pytest.raises(ValueError, match="running"):  # inference needs the running statistics
+        _conv.evaluate(net.params, net._spec, net._fparams, 2, X.reshape(4, -1),
+                       np.empty((0, 3)), y.astype(np.intp), 4, 1)
