@@ -92,6 +92,8 @@ class Sequential:
         for built in self.built[:-1]:
             if built.activation is not None and built.activation.rowwise:
                 raise ValueError("softmax is for the output layer only")
+        if last.pieces > 1 or last.batch_norm:
+            raise ValueError("maxout and batch norm are for hidden layers only")
         self.cost_function = get_cost(cost)
         check_pairing(self.cost_function, last.activation)
         if init not in INITS:

@@ -592,3 +592,73 @@ def test_layer_table_refuses_bad_batch_norm_columns():
     with pytest.raises(ValueError, match="running"):  # inference needs the running statistics
         _conv.evaluate(net.params, net._spec, net._fparams, 2, X.reshape(4, -1),
                        np.empty((0, 3)), y.astype(np.intp), 4, 1)
+
+
+# ---------------------------------------------------------------- step 5: maxout Dense
+
+def _maxout_net():
+    return [Conv2D(2, 3, activation="tanh"), MaxPool2D(2), Flatten(),
+            Dense(5, nnfast.activations.maxout(3)), Dropout(0.2), Dense(4, nnfast.activations.maxout(2)),
+            Dense(3, "softmax")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_maxout_gradient_matches_finite_differences(backend):
+    shape = (2, 8, 8)
+    X, y = _images(5, shape, 3, seed=17)
+    net = Sequential(_maxout_net(), shape, backend=backend, seed=10)
+    assert net.weights[3].shape == (15, 18) and net.biases[5].shape == (8,)
+    assert _numeric_gradient_error(net, X, y, count=300) < 1e-6
+
+
+def test_maxout_training_equals_reference():
+    shape = (2, 8, 8)
+    X, y = _images(30, shape, 3, seed=18)
+    ref_net, one, two = _train_all(_maxout_net, shape, X, y, n_threads=(1, 2), epochs=12,
+                                   batch_size=6, eta=0.05, lmbda=0.5, optimizer="nesterov",
+                                   regularization="l1")
+    assert one.optimizer_steps == 60
+    assert _relative(one.params, ref_net.params) < 1e-10
+    np.testing.assert_array_equal(one.params, two.params)
+    np.testing.assert_allclose(one.feedforward(X), ref_net.feedforward(X), rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_maxout_dense_layer_table_equals_network(backend):
+    rng = np.random.default_rng(7)
+    X = rng.random((60, 7))
+    y = rng.integers(0, 3, 60)
+    net, seq = _dense_pair([7, 6, 5, 3], [nnfast.activations.maxout(3), "relu"], dropout=0.1,
+                           backend=backend)
+    order = rng.permutation(60).astype(np.intp)
+    keep = (rng.random((60, 11)) >= 0.1).astype(np.uint8)
+    _dense_epoch(net, seq, X, y, order, 2, 0.05, 1.0, "l2", "adagrad", keep)
+    assert _relative(seq.params, net.params) < 1e-10
+
+
+def test_maxout_is_refused_where_it_cannot_go():
+    with pytest.raises(ValueError, match="batch norm"):
+        Dense(4, nnfast.activations.maxout(2), batch_norm=True)
+    with pytest.raises(ValueError, match="elementwise"):
+        Conv2D(2, 3, activation=nnfast.activations.maxout(2))
+    for backend in ("numpy", "cython"):
+        with pytest.raises(ValueError, match="hidden layers only"):
+            Sequential([Flatten(), Dense(3, nnfast.activations.maxout(2))], (1, 3, 3),
+                       cost="quadratic", backend=backend)
+        with pytest.raises(ValueError, match="hidden layers only"):
+            Sequential([Flatten(), Dense(3, "softmax", batch_norm=True)], (1, 3, 3),
+                       backend=backend)
+    net = Sequential(_maxout_net(), (2, 8, 8), seed=0)
+    bad = net._spec.copy()
+    bad[3, 16] = 1  # maxout activation without pieces
+    with pytest.raises(ValueError, match="pieces"):
+        _conv.check_spec(bad, net._fparams, len(net.params))
+    bad = net._spec.copy()
+    bad[6, 12], bad[6, 16] = 10, 2  # maxout on the output layer
+    with pytest.raises(ValueError, match="maxout"):
+        _conv.check_spec(bad, net._fparams, len(net.params))
+    bad = net._spec.copy()
+    bad[3, 16] = 4  # more pieces: W would need more rows than params holds
+    with pytest.raises(ValueError, match="do not fit"):
+        _conv.check_spec(bad, net._fparams, len(net.params))
