@@ -662,3 +662,82 @@ def test_maxout_is_refused_where_it_cannot_go():
     bad[3, 16] = 4  # more pieces: W would need more rows than params holds
     with pytest.raises(ValueError, match="do not fit"):
         _conv.check_spec(bad, net._fparams, len(net.params))
+
+
+# ---------------------------------------------------------------- step 6: the BatchNorm layer
+
+def _batchnorm_layers():
+    # (no bias right before a BatchNorm layer: its gradient would be rounding noise, which
+    # RMSProp's normalised step turns into steps of size eta)
+    return [Conv2D(3, 3, activation="softplus"), nnfast.BatchNorm("tanh", momentum=0.7),
+            AvgPool2D(2), Flatten(), nnfast.BatchNorm(), Dense(5, "sigmoid"),
+            nnfast.BatchNorm("softplus", eps=1e-3), Dense(3, "softmax")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_batchnorm_layer_gradient_matches_finite_differences(backend):
+    shape = (2, 8, 8)
+    X, y = _images(6, shape, 3, seed=19)
+    net = Sequential(_batchnorm_layers(), shape, backend=backend, seed=11)
+    assert [g is not None for g in net.bn_gamma] == [False, True, False, False, True, False,
+                                                     True, False]
+    assert net.weights[1] is None and net.bn_gamma[1].shape == (3,)
+    assert net.bn_gamma[4].shape == (3 * 3 * 3,)  # flat input: per unit
+    net.params[...] += np.random.default_rng(2).normal(0, 0.1, len(net.params))
+    assert _numeric_gradient_error(net, X, y, batch_stats=True, count=300) < 1e-6
+
+
+# RMSProp at eta 0.05 fits this data until the gradients are tiny; its normalised steps then
+# amplify rounding differences (1e-14 after 12 steps, 1e-2 after 60): a smaller eta stays stable
+@pytest.mark.parametrize("optimizer,eta", [("sgd", 0.05), ("rmsprop", 0.005)])
+def test_batchnorm_layer_training_equals_reference(optimizer, eta):
+    shape = (2, 8, 8)
+    X, y = _images(30, shape, 3, seed=20)
+    ref_net, one, two = _train_all(_batchnorm_layers, shape, X, y, n_threads=(1, 2), epochs=12,
+                                   batch_size=6, eta=eta, lmbda=1.0, optimizer=optimizer)
+    assert one.optimizer_steps == 60
+    assert _relative(one.params, ref_net.params) < 1e-10
+    assert _relative(one.bn_running, ref_net.bn_running) < 1e-10
+    np.testing.assert_array_equal(one.params, two.params)
+    np.testing.assert_array_equal(one.bn_running, two.bn_running)
+    np.testing.assert_allclose(one.feedforward(X), ref_net.feedforward(X), rtol=1e-10,
+                               atol=1e-12)
+    fresh = Sequential(_batchnorm_layers(), shape, seed=5)
+    assert not np.allclose(one.bn_gamma[1], fresh.bn_gamma[1])  # gamma learned
+
+
+def test_batchnorm_layer_float32_matches_reference():
+    shape = (2, 8, 8)
+    X, y = _images(30, shape, 3, seed=21, dtype=np.float32)
+    ref_net, comp = _train_all(_batchnorm_layers, shape, X, y, epochs=4, batch_size=6, eta=0.05)
+    np.testing.assert_allclose(comp.params, ref_net.params, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_dense_then_batchnorm_layer_equals_network_batch_norm(backend):
+    """Dense(identity) + BatchNorm(relu) is Network's batch-normalised relu layer: the same
+    parameter layout (W, b, gamma, beta); the Dense bias's gradient is 0 up to rounding."""
+    rng = np.random.default_rng(8)
+    X = rng.random((60, 7))
+    y = rng.integers(0, 3, 60)
+    net = Network([7, 6, 3], activation="relu", output_activation="softmax",
+                  cost="log_likelihood", batch_norm=True, backend=backend, seed=3)
+    seq = Sequential([Dense(6, "identity"), nnfast.BatchNorm("relu"), Dense(3, "softmax")], (7,),
+                     backend=backend, seed=3)
+    seq.params[...] = net.params
+    order = rng.permutation(60).astype(np.intp)
+    _dense_epoch(net, seq, X, y, order, 4, 0.1, 1.0, "l2", "momentum", None)
+    assert _relative(seq.params, net.params) < 1e-10
+    assert _relative(seq.bn_running, net.bn_running) < 1e-10
+
+
+def test_layer_table_refuses_a_batchnorm_layer_that_changes_the_shape():
+    net = Sequential(_batchnorm_layers(), (2, 8, 8), seed=0)
+    bad = net._spec.copy()
+    bad[1, 17] = 0  # a batchnorm layer without its flag
+    with pytest.raises(ValueError, match="batchnorm layer"):
+        _conv.check_spec(bad, net._fparams, len(net.params), len(net.bn_running))
+    bad = net._spec.copy()
+    bad[1, 18] = len(net.params) - 1  # gamma, beta past the end of params
+    with pytest.raises(ValueError, match="do not fit"):
+        _conv.check_spec(bad, net._fparams, len(net.params), len(net.bn_running))
