@@ -4,9 +4,11 @@ Each gets arguments already validated by the model (dtype, contiguity, shapes, l
 model's randomness (the row order of an epoch, the dropout masks) is drawn in Python and passed in,
 so both consume the same random numbers.
 
-A model that is a plain stack of Dense layers (`model._dense`, see nnfast/model.py) runs on the
-dense loop (src_cython/_train.pyx; reference nnfast/reference/sgd.py); any other runs on the layer
-engine, which interprets a table of layers (src_cython/_conv.pyx; reference nnfast/reference/conv.py).
+- backend="numpy": the layer interpreter nnfast/reference/conv.py, for every model.
+- backend="cython": the layer engine src_cython/_conv.pyx, which interprets a table of layers
+  (`layer_table`), for every model; a model that is a plain stack of Dense layers (`model._dense`,
+  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/_train.pyx
+  instead (the fused update GEMMs and our own GEMM kernels), with the same results.
 
 train_epoch(..., stop) stops before the next mini-batch once stop[0] is set (Ctrl-C, see
 nnfast/training/guards.py) and returns the batches it took.
@@ -20,7 +22,7 @@ import numpy as np
 
 from . import reference
 from .layers import LAYER_KINDS
-from .reference import conv as layer_reference
+from .reference import conv as interpreter
 
 try:
     from . import _conv, _train
@@ -41,39 +43,15 @@ def forward_chunk(net, n_rows):
     return max(1024, min(n_rows, FORWARD_BUFFER_ELEMENTS // widest))
 
 
-def _views(net):
-    """(weights, biases) per model layer (None for layers without parameters)."""
-    return net._per_layer_views(net.params)
-
-
-def _weight_layers(net, arrays):
-    """The entries of `arrays` (per model layer) that belong to the dense stack's weight layers."""
-    return [arrays[l] for l in net._dense.weight_layers]
-
-
-class _Backend:
-    """What both backends share: the checks of what the layer engine can do yet."""
-
-    @staticmethod
-    def prepare(net):
-        if net._dense is None:
-            for layer in net.built:  # the layer engine learns these next (issue 12)
-                if layer.batch_norm or layer.pieces > 1:
-                    raise ValueError("batch_norm and maxout are available in plain stacks of Dense "
-                                     "layers only, for now")
-
-    @staticmethod
-    def check_training(net, optimizer, regularization):
-        if net._dense is None and (optimizer.name != "sgd" or regularization != "l2"):
-            raise ValueError("models with convolution or pooling layers train with SGD and L2 "
-                             "only, for now")
-
-
-class NumpyBackend(_Backend):
-    """backend="numpy": the readable reference (nnfast/reference)."""
+class NumpyBackend:
+    """backend="numpy": the readable reference (nnfast/reference/conv.py, one layer interpreter)."""
 
     name = "numpy"
     blas_threads_per_call = None  # NumPy's BLAS gets all of n_threads
+
+    @staticmethod
+    def prepare(net):
+        pass
 
     @staticmethod
     def checks_finite_inputs(net):
@@ -95,96 +73,80 @@ class NumpyBackend(_Backend):
         return masks
 
     @staticmethod
-    def _norms(net):
-        """Per weight layer of a dense stack: a reference Norm (views of gamma, beta, the running
-        statistics) or None."""
+    def _layer_norms(net):
+        """Per model layer: a reference Norm (views of gamma, beta and the running statistics) or
+        None."""
         gammas, betas = net._norm_views(net.params)
         running = net._running_views()
         return [None if running[l] is None else
                 reference.Norm(gammas[l], betas[l], running[l][0], running[l][1],
-                               net.built[l].eps, net.built[l].momentum)
-                for l in net._dense.weight_layers]
+                               net.built[l].bn_eps, net.built[l].bn_momentum)
+                for l in range(len(net.built))]
+
+    @classmethod
+    def _norms(cls, net):
+        """Per weight layer of a plain Dense stack (a Network): its Norm or None (the
+        arguments of nnfast/reference/sgd.py, the book's dense formulation)."""
+        norms = cls._layer_norms(net)
+        return [norms[l] for l in net._dense.weight_layers]
 
     @staticmethod
-    def _dense_masks(net, masks):
-        """Per dense-stack layer (input first): the mask applied to that layer's output."""
-        if masks is None:
-            return None
-        out = [None] * len(net._dense.sizes)
-        for position, l in enumerate(net._dense.weight_layers, start=1):
-            if l + 1 < len(net.built) and net.built[l + 1].kind == "dropout":
-                out[position] = masks[l + 1]
-        return out
-
-    @staticmethod
-    def _state_views(net):
-        """Per weight layer, (state 1, state 2) view pairs for W, b, gamma, beta; None where unused."""
-        per_array = [_weight_layers(net, net._layer_arrays(s)) if len(s) else None
-                     for s in net.optimizer_state]
-
-        def pair(kind, l):
-            return tuple(None if views is None else views[l][kind] for views in per_array)
-
-        return [tuple(pair(kind, l) for kind in range(4)) for l in range(len(net._dense.sizes) - 1)]
-
-    def _weights(self, net):
-        weights, biases = _views(net)
-        return _weight_layers(net, weights), _weight_layers(net, biases)
+    def _states(net):
+        """Per model layer, (state 1, state 2) view pairs for W, b, gamma, beta (None where
+        unused); None for layers without parameters."""
+        per_array = [net._layer_arrays(s) if len(s) else None for s in net.optimizer_state]
+        states = []
+        for l, offset in enumerate(net._offsets):
+            if offset is None:
+                states.append(None)
+                continue
+            states.append(tuple(tuple(None if arrays is None else arrays[l][kind]
+                                      for arrays in per_array) for kind in range(4)))
+        return states
 
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, first, last, n_threads, stop=None, n_train=None):
-        masks = self._masks(net, keep, first, last)
-        Y = self._targets(net, labels, targets)
-        n = len(X) if n_train is None else n_train
-        if net._dense is None:
-            layer_reference.train_epoch(net.built, *_views(net), net.cost_function,
-                                        X, Y, order[first:last], batch_size, eta, lmbda, n, masks)
-            return -(-(last - first) // batch_size)
-        weights, biases = self._weights(net)
-        return reference.train_epoch(weights, biases, net._dense.activations, net.cost_function,
-                                     X, Y, order[first:last], batch_size, eta, lmbda, n,
-                                     regularization, self._dense_masks(net, masks), net.optimizer,
-                                     self._state_views(net), net.optimizer_steps,
-                                     self._norms(net), stop)
+        return interpreter.train_epoch(
+            net.built, *net._per_layer_views(net.params), net.cost_function, X,
+            self._targets(net, labels, targets), order[first:last], batch_size, eta, lmbda,
+            len(X) if n_train is None else n_train, self._masks(net, keep, first, last),
+            regularization=regularization, optimizer=net.optimizer, states=self._states(net),
+            step0=net.optimizer_steps, norms=self._layer_norms(net), stop=stop)
 
     def feedforward(self, net, X, n_threads):
-        if net._dense is None:
-            return layer_reference.feedforward(net.built, *_views(net), X)[0][-1]
-        outputs, _, _, _ = reference.feedforward(*self._weights(net), net._dense.activations, X,
-                                                 norms=self._norms(net))
-        return outputs[-1]
+        return interpreter.feedforward(net.built, *net._per_layer_views(net.params), X,
+                                       norms=self._layer_norms(net))[0][-1]
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
-        Y = self._targets(net, labels, targets)
-        if net._dense is None:
-            return layer_reference.evaluate(net.built, *_views(net),
-                                            net.cost_function, X, Y, labels)
-        return reference.evaluate(*self._weights(net), net._dense.activations, net.cost_function,
-                                  X, Y, labels, self._norms(net), batch_stats)
+        return interpreter.evaluate(net.built, *net._per_layer_views(net.params),
+                                    net.cost_function, X, self._targets(net, labels, targets),
+                                    labels, norms=self._layer_norms(net), batch_stats=batch_stats)
 
-    def gradient(self, net, X, labels, targets, n_threads):
-        Y = self._targets(net, labels, targets)
+    def _backprop(self, net, X, Y, grad_output, need_input_gradient):
+        """(gradient in the layout of params, dC/dX or None)."""
+        result = interpreter.backprop(net.built, *net._per_layer_views(net.params),
+                                      net.cost_function, X, Y, norms=self._layer_norms(net),
+                                      grad_output=grad_output,
+                                      need_input_gradient=need_input_gradient)
         grad = np.zeros_like(net.params)
-        arrays = net._layer_arrays(grad)
-        if net._dense is None:
-            nabla_w, nabla_b = layer_reference.backprop(net.built, *_views(net),
-                                                        net.cost_function, X, Y)
-            nabla_norm = [None] * len(net.built)
-        else:
-            nabla_w, nabla_b, nabla_norm = reference.backprop(
-                *self._weights(net), net._dense.activations, net.cost_function, X, Y,
-                norms=self._norms(net))
-            arrays = _weight_layers(net, arrays)
-        for views, nw, nb, nn in zip(arrays, nabla_w, nabla_b, nabla_norm):
+        for views, nw, nb, nn in zip(net._layer_arrays(grad), *result[:3]):
             if views is None:
                 continue
-            views[0][...], views[1][...] = nw, nb
-            if nn is not None:
+            if views[0] is not None:
+                views[0][...], views[1][...] = nw, nb
+            if nn is not None and views[2] is not None:
                 views[2][...], views[3][...] = nn
-        return grad
+        return grad, (result[3] if need_input_gradient else None)
+
+    def gradient(self, net, X, labels, targets, n_threads):
+        return self._backprop(net, X, self._targets(net, labels, targets), None, False)[0]
+
+    def backward(self, net, X, labels, targets, grad_output, n_threads):
+        Y = None if grad_output is not None else self._targets(net, labels, targets)
+        return self._backprop(net, X, Y, grad_output, True)
 
 
-class CythonBackend(_Backend):
+class CythonBackend:
     """backend="cython": one call into C per epoch / per predict, without the GIL."""
 
     name = "cython"
@@ -200,19 +162,24 @@ class CythonBackend(_Backend):
             )
 
     @staticmethod
+    def prepare(net):
+        net._spec, net._fparams = layer_table(net)
+
+    @staticmethod
     def checks_finite_inputs(net):
         # the dense loop's feedforward/evaluate notice NaN/inf in X themselves, from the first
         # layer's output
         return net._dense is not None
 
-    def prepare(self, net):
-        super().prepare(net)
-        if net._dense is None:
-            net._spec, net._fparams = layer_table(net)
+    @staticmethod
+    def _target_args(net, labels, targets):
+        if labels is None:
+            return np.empty(0, dtype=np.intp), targets
+        return labels, np.empty((0, net.n_outputs), dtype=net.dtype)
 
     # ---------------------------------------------------------------- the dense loop
     @staticmethod
-    def _layout(net):
+    def _dense_layout(net):
         """The architecture arguments of every _train entry point, then the running statistics."""
         dense = net._dense
         return (np.asarray(dense.sizes, dtype=np.intp),
@@ -223,30 +190,30 @@ class CythonBackend(_Backend):
                 np.asarray([dense.eps, dense.momentum], dtype=np.float64),
                 net.running)
 
-    @staticmethod
-    def _target_args(net, labels, targets):
-        if labels is None:
-            return np.empty(0, dtype=np.intp), targets
-        return labels, np.empty((0, net.n_outputs), dtype=net.dtype)
-
+    # ---------------------------------------------------------------- entry points
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, first, last, n_threads, stop=None, n_train=None):
         labels, targets = self._target_args(net, labels, targets)
         if keep is None:
             keep = np.empty((0, 0), dtype=np.uint8)
         n = len(X) if n_train is None else n_train
-        if net._dense is None:
-            return _conv.train_epoch(net.params, net._spec, net._fparams, net.cost_function.code,
-                                     X, targets, labels, order[first:last], batch_size, eta, lmbda,
-                                     n, keep[first:last] if len(keep) else keep, n_threads)
         optimizer = net.optimizer
         state1, state2 = net.optimizer_state
-        return _train.train_epoch(net.params, *self._layout(net), net.cost_function.code, X,
+        hyper = np.asarray(optimizer.hyper, dtype=np.float64)
+        if net._dense is None:
+            return _conv.train_epoch(
+                net.params, net._spec, net._fparams, net.cost_function.code, X, targets, labels,
+                order, batch_size, eta, lmbda, n, keep, n_threads,
+                regularization=_conv.REGULARIZATION_CODES[regularization],
+                optimizer=_train.OPTIMIZER_CODES[optimizer.name], hyper=hyper,
+                state1=state1 if len(state1) else None, state2=state2 if len(state2) else None,
+                step0=net.optimizer_steps, running=net.running, first=first, last=last,
+                stop=stop)
+        return _train.train_epoch(net.params, *self._dense_layout(net), net.cost_function.code, X,
                                   targets, labels, order, batch_size, eta, lmbda, n,
                                   _train.REGULARIZATION_CODES[regularization], keep,
                                   net._dense.dropout_columns, net._dense.dropout_scales,
-                                  _train.OPTIMIZER_CODES[optimizer.name],
-                                  np.asarray(optimizer.hyper, dtype=np.float64), state1, state2,
+                                  _train.OPTIMIZER_CODES[optimizer.name], hyper, state1, state2,
                                   net.optimizer_steps, first, last, n_threads, stop)
 
     def feedforward(self, net, X, n_threads):
@@ -255,53 +222,87 @@ class CythonBackend(_Backend):
             labels = np.zeros(len(X), dtype=np.intp)
             _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
                            np.empty((0, net.n_outputs), dtype=net.dtype), labels, LAYER_CHUNK,
-                           n_threads, out)
+                           n_threads, out, running=net.running)
             return out
-        _train.feedforward(net.params, *self._layout(net), X, out, forward_chunk(net, len(X)),
-                           n_threads)
+        _train.feedforward(net.params, *self._dense_layout(net), X, out,
+                           forward_chunk(net, len(X)), n_threads)
         return out
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
         if net._dense is None:
             return _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
-                                  targets, labels, LAYER_CHUNK, n_threads)
-        return _train.evaluate(net.params, *self._layout(net), net.cost_function.code, X, targets,
-                               labels, len(X) if batch_stats else forward_chunk(net, len(X)),
-                               n_threads, batch_stats)
+                                  targets, labels, len(X) if batch_stats else LAYER_CHUNK,
+                                  n_threads, running=net.running, batch_stats=batch_stats)
+        return _train.evaluate(net.params, *self._dense_layout(net), net.cost_function.code, X,
+                               targets, labels,
+                               len(X) if batch_stats else forward_chunk(net, len(X)), n_threads,
+                               batch_stats)
 
     def gradient(self, net, X, labels, targets, n_threads):
         labels, targets = self._target_args(net, labels, targets)
         grad = np.zeros_like(net.params)
         if net._dense is None:
             _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
-                           labels, grad, n_threads)
+                           labels, grad, n_threads, running=net.running)
         else:
-            _train.gradient(net.params, *self._layout(net), net.cost_function.code, X, targets,
-                            labels, grad, n_threads)
+            _train.gradient(net.params, *self._dense_layout(net), net.cost_function.code, X,
+                            targets, labels, grad, n_threads)
         return grad
+
+    def backward(self, net, X, labels, targets, grad_output, n_threads):
+        """(gradient of the parameters, gradient of the inputs), on the layer engine (every
+        model): of the summed cost, or of sum(grad_output * outputs) when grad_output is given."""
+        if grad_output is not None:
+            labels = np.empty(0, dtype=np.intp)
+            targets = np.empty((0, net.n_outputs), dtype=net.dtype)
+        else:
+            labels, targets = self._target_args(net, labels, targets)
+        grad = np.zeros_like(net.params)
+        grad_input = np.zeros_like(X)
+        _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
+                       labels, grad, n_threads, running=net.running, grad_input=grad_input,
+                       grad_output=grad_output)
+        return grad, grad_input
 
 
 def layer_table(net):
-    """(spec, fparams): the layer table the layer engine (src_cython/_conv.pyx) interprets."""
+    """(spec, fparams): the table of layers the layer engine (src_cython/_conv.pyx) interprets,
+    one row per layer (columns _conv.TABLE_COLUMNS), checked by _conv.check_spec."""
+    columns, fcolumns = _conv.TABLE_COLUMNS, _conv.FPARAM_NAMES
     spec = np.zeros((len(net.built), _conv.COLUMNS), dtype=np.intp)
-    fparams = np.zeros((len(net.built), 2), dtype=np.float64)
-    columns = {l: column for l, column, _, _ in net._dropout_columns}
-    for l, (layer, offset) in enumerate(zip(net.built, net._offsets)):
-        kh, kw = layer.weight_shape[2:] if layer.kind == "conv" else (1, 1)
+    fparams = np.zeros((len(net.built), _conv.FCOLUMNS), dtype=np.float64)
+    mask_columns = {l: column for l, column, _, _ in net._dropout_columns}
+    for l, (layer, offset, running) in enumerate(zip(net.built, net._offsets,
+                                                     net._running_offsets)):
+        if layer.kind == "conv":
+            kh, kw = layer.weight_shape[2:]
+        elif layer.kind in ("maxpool", "avgpool"):
+            kh = kw = layer.size
+        else:
+            kh = kw = 1
         act = layer.activation
-        spec[l, :13] = [LAYER_KINDS[layer.kind], *_as3(layer.in_shape), *_as3(layer.out_shape), kh,
-                        kw, layer.stride, layer.pad_top, layer.pad_left,
-                        act.code if act is not None else 0]
-        fparams[l, 0] = act.param if act is not None else 0.0
+        row = spec[l]
+        for name, value in zip(("kind", "c", "h", "w", "f", "oh", "ow", "kh", "kw", "stride",
+                                "pad_top", "pad_left", "act", "pieces"),
+                               (LAYER_KINDS[layer.kind], *_as3(layer.in_shape),
+                                *_as3(layer.out_shape), kh, kw, layer.stride, layer.pad_top,
+                                layer.pad_left, act.code if act is not None else 0, layer.pieces)):
+            row[columns[name]] = value
+        fparams[l, fcolumns["act_param"]] = act.param if act is not None else 0.0
         if offset is not None:
-            spec[l, 13], spec[l, 14] = offset[0], offset[1]
-        if layer.kind == "dropout" and layer.p == 0:
-            spec[l, 0] = LAYER_KINDS["flatten"]  # nothing drops: the identity
+            row[columns["w_off"]], row[columns["b_off"]] = offset[0], offset[1]
+            if layer.batch_norm:
+                row[columns["bn"]], row[columns["g_off"]] = 1, offset[2]
+                row[columns["r_off"]] = running
+                fparams[l, fcolumns["bn_eps"]] = layer.bn_eps
+                fparams[l, fcolumns["bn_momentum"]] = layer.bn_momentum
+        if layer.kind == "dropout" and l not in mask_columns:
+            row[columns["kind"]] = LAYER_KINDS["flatten"]  # p = 0: nothing drops, the identity
         elif layer.kind == "dropout":
-            spec[l, 15] = columns[l]
-            fparams[l, 1] = 1.0 / (1.0 - layer.p)
-    _conv.check_spec(spec, fparams, len(net.params))
+            row[columns["drop_col"]] = mask_columns[l]
+            fparams[l, fcolumns["drop_scale"]] = 1.0 / (1.0 - layer.p)
+    _conv.check_spec(spec, fparams, len(net.params), len(net.running))
     return spec, fparams
 
 

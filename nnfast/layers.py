@@ -12,11 +12,22 @@ Semantics (the NumPy reference in nnfast/reference/conv.py is the executable spe
   * x[c, y*s + i - pad_top, x*s + j - pad_left]`` (zero outside the image), then the activation.
   ``padding="valid"``: no padding, out = (H - k) // s + 1. ``padding="same"``: out = ceil(H / s),
   total padding max((out - 1) s + k - H, 0) with the smaller half at the top/left (TensorFlow's rule).
-- ``MaxPool2D(size)`` / ``AvgPool2D(size)``: non-overlapping size x size windows (stride = size);
-  out = H // size, so trailing rows/columns that do not fill a window are ignored (and get zero
-  gradient). Max-pool's gradient goes to the first maximum of its window in row-major order.
+- ``MaxPool2D(size, stride=None)`` / ``AvgPool2D(size, stride=None)``: size x size windows every
+  `stride` pixels (None: stride = size, non-overlapping); out = (H - size) // stride + 1, so
+  trailing rows/columns that no window reaches are ignored (and get zero gradient). Max-pool's
+  gradient goes to the first maximum of its window in row-major order; where windows overlap, an
+  input receives the sum of the gradients of every window it is the maximum of (avg-pool: of
+  every window it is in).
 - ``Flatten()``: (C, H, W) -> (C*H*W,) in C order (a no-op on the stored rows).
-- ``Dense(units, activation)``: z = W a + b with W of shape (units, n_in) on flat input.
+- ``Dense(units, activation)``: z = W a + b with W of shape (units, n_in) on flat input; with
+  ``activation=nnfast.activations.maxout(k)`` W has units*k rows and each unit outputs its largest
+  piece (hidden layers only).
+- ``batch_norm=True`` on Dense / Conv2D: the layer's z is normalised per unit / per channel over the
+  batch (m rows / m*out_h*out_w positions) while training, with running statistics at inference;
+  y = gamma * zhat + beta feeds the activation (nnfast/reference/batchnorm.py, as Network's).
+  Parameters W, b, gamma, beta; the bias is redundant (gradient 0, stays 0). Hidden layers only.
+- ``BatchNorm(activation)``: a layer of its own normalising its input per unit (flat input) or per
+  channel (images), then the activation.
 - ``Dropout(p)``: inverted dropout on its input (kept values scaled by 1/(1-p) while training,
   identity at inference); the masks come from the network's Generator.
 """
@@ -45,13 +56,21 @@ class Built:
     pad_left: int = 0
     activation: object = None
     p: float = 0.0  # dropout probability
-    batch_norm: bool = False  # the pre-activation is batch-normalised (gamma, beta after b)
-    eps: float = 1e-5         # batch norm's eps and running-average momentum
-    momentum: float = 0.9
+    size: int = 0  # pooling: the window's side
+    batch_norm: bool = False  # Dense/Conv2D with batch norm; always True for a BatchNorm layer
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.9
+
+    @property
+    def norm_units(self):
+        """Units (channels) batch norm works on: 0 without batch norm."""
+        if not self.batch_norm:
+            return 0
+        return self.in_shape[0] if self.kind == "batchnorm" else self.out_shape[0]
 
     @property
     def pieces(self):
-        """Linear pieces per output unit: k for maxout (W has units * k rows), else 1."""
+        """Maxout pieces per unit (1 for every other activation)."""
         return self.activation.pieces if self.activation is not None else 1
 
     @property
@@ -72,8 +91,8 @@ class Built:
 
     @property
     def n_norm(self):
-        """Batch norm's parameters: gamma and beta, one each per unit (dense) or channel (conv)."""
-        return 2 * self.out_shape[0] if self.batch_norm else 0
+        """Batch norm's parameters: gamma and beta, one each per unit (channel)."""
+        return 2 * self.norm_units
 
     @property
     def n_params(self):
@@ -136,6 +155,11 @@ class Conv2D(Layer):
         See the module docstring for the exact sizes.
     activation : str or Activation
         An elementwise activation (not softmax/maxout); default "relu".
+    batch_norm : bool
+        Normalise z per channel over the batch (see the module docstring); parameters W, b, gamma,
+        beta (gamma starts at 1, beta and b at 0).
+    batch_norm_eps, batch_norm_momentum : float
+        eps > 0; the running averages' momentum in [0, 1).
     """
 
     config_fields = ("filters", "kernel_size", "stride", "padding", "activation", "batch_norm",
@@ -169,21 +193,22 @@ class Conv2D(Layer):
             left = max((out_w - 1) * s + kw - width, 0) // 2
         return Built("conv", tuple(in_shape), (self.filters, out_h, out_w),
                      (self.filters, channels, kh, kw), (self.filters,), s, top, left,
-                     self.activation, batch_norm=self.batch_norm, eps=self.batch_norm_eps,
-                     momentum=self.batch_norm_momentum)
+                     self.activation, batch_norm=self.batch_norm, bn_eps=self.batch_norm_eps,
+                     bn_momentum=self.batch_norm_momentum)
 
     def __repr__(self):
-        norm = ", batch_norm=True" if self.batch_norm else ""
         return (f"Conv2D({self.filters}, {self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, activation={self.activation.name!r}{norm})")
+                f"padding={self.padding!r}, activation={self.activation.name!r}"
+                + (", batch_norm=True" if self.batch_norm else "") + ")")
 
 
 class _Pool(Layer):
     kind = ""
-    config_fields = ("size",)
+    config_fields = ("size", "stride")
 
-    def __init__(self, size):
+    def __init__(self, size, stride=None):
         self.size = check_int(size, "pool size", 1)
+        self.stride = self.size if stride is None else check_int(stride, "pool stride", 1)
 
     def build(self, in_shape):
         _need_image(in_shape, type(self).__name__)
@@ -191,22 +216,26 @@ class _Pool(Layer):
         if self.size > height or self.size > width:
             raise ValueError(f"{type(self).__name__}({self.size}) is larger than its input "
                              f"{height}x{width}")
-        return Built(self.kind, tuple(in_shape),
-                     (channels, height // self.size, width // self.size), stride=self.size)
+        out_h = (height - self.size) // self.stride + 1
+        out_w = (width - self.size) // self.stride + 1
+        return Built(self.kind, tuple(in_shape), (channels, out_h, out_w), stride=self.stride,
+                     size=self.size)
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.size})"
+        stride = f", stride={self.stride}" if self.stride != self.size else ""
+        return f"{type(self).__name__}({self.size}{stride})"
 
 
 class MaxPool2D(_Pool):
-    """Max over non-overlapping size x size windows (stride = size); backprop sends each window's
-    gradient to its first maximum (row-major order)."""
+    """Max over size x size windows every `stride` pixels (None: stride = size, non-overlapping);
+    backprop sends each window's gradient to its first maximum (row-major order), summed where
+    windows overlap."""
 
     kind = "maxpool"
 
 
 class AvgPool2D(_Pool):
-    """Mean over non-overlapping size x size windows (stride = size)."""
+    """Mean over size x size windows every `stride` pixels (None: stride = size)."""
 
     kind = "avgpool"
 
@@ -228,7 +257,14 @@ class Dense(Layer):
     ----------
     units : int
     activation : str or Activation
-        Elementwise, or "softmax" for the output layer. Default "sigmoid" (the book's).
+        Elementwise, "softmax" for the output layer, or ``nnfast.activations.maxout(k)`` for a
+        hidden layer (W then has units*k rows, unit j's pieces at rows j*k .. j*k+k-1). Default
+        "sigmoid" (the book's).
+    batch_norm : bool
+        Normalise z per unit over the batch (hidden layers, not maxout); parameters W, b, gamma,
+        beta (gamma starts at 1, beta and b at 0).
+    batch_norm_eps, batch_norm_momentum : float
+        eps > 0; the running averages' momentum in [0, 1).
     """
 
     config_fields = ("units", "activation", "batch_norm", "batch_norm_eps", "batch_norm_momentum")
@@ -239,8 +275,8 @@ class Dense(Layer):
         self.activation = get_activation(activation)
         self.batch_norm, self.batch_norm_eps, self.batch_norm_momentum = _norm_settings(
             batch_norm, batch_norm_eps, batch_norm_momentum)
-        if self.batch_norm and (self.activation.pieces > 1 or self.activation.rowwise):
-            raise ValueError(f"batch_norm is not available with {self.activation.name!r} units")
+        if self.batch_norm and self.activation.pieces > 1:
+            raise ValueError("batch norm is not available on maxout layers")
 
     def build(self, in_shape):
         if len(in_shape) != 1:
@@ -248,11 +284,11 @@ class Dense(Layer):
         rows = self.units * self.activation.pieces
         return Built("dense", tuple(in_shape), (self.units,), (rows, in_shape[0]), (rows,),
                      activation=self.activation, batch_norm=self.batch_norm,
-                     eps=self.batch_norm_eps, momentum=self.batch_norm_momentum)
+                     bn_eps=self.batch_norm_eps, bn_momentum=self.batch_norm_momentum)
 
     def __repr__(self):
-        norm = ", batch_norm=True" if self.batch_norm else ""
-        return f"Dense({self.units}, activation={self.activation.name!r}{norm})"
+        return (f"Dense({self.units}, activation={self.activation.name!r}"
+                + (", batch_norm=True" if self.batch_norm else "") + ")")
 
 
 class Dropout(Layer):
@@ -274,8 +310,32 @@ class Dropout(Layer):
         return f"Dropout({self.p})"
 
 
+class BatchNorm(Layer):
+    """Batch normalisation as a layer: its input normalised per unit (flat input) or per channel
+    (image input) over the batch, y = gamma * zhat + beta, then the (elementwise) activation.
+    Semantics of nnfast/reference/batchnorm.py: batch statistics while training (moving the running
+    ones, the variance unbiased), running statistics at inference.
+
+    Its parameters are gamma (starts at 1) then beta (starts at 0), one per unit / channel, never
+    decayed; it has no weights or biases (in the compiled layer table they sit at the gamma
+    offset, S_GOFF, as a Dense layer's batch norm parameters do).
+    """
+
+    config_fields = ("activation", "eps", "momentum")
+
+    def __init__(self, activation="identity", eps=1e-5, momentum=0.9):
+        self.activation = _elementwise(activation, "BatchNorm")
+        _, self.eps, self.momentum = _norm_settings(True, eps, momentum)
+
+    def build(self, in_shape):
+        return Built("batchnorm", tuple(in_shape), tuple(in_shape), activation=self.activation,
+                     batch_norm=True, bn_eps=self.eps, bn_momentum=self.momentum)
+
+    def __repr__(self):
+        return f"BatchNorm(activation={self.activation.name!r})"
+
+
 def _norm_settings(batch_norm, eps, momentum):
-    """(flag, eps, momentum) of a layer's batch norm, checked."""
     if not isinstance(batch_norm, (bool, np.bool_)):
         raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
     eps = check_float(eps, "batch_norm_eps", positive=True)
@@ -292,7 +352,8 @@ def _elementwise(activation, where):
     return act
 
 
-LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout)}
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout,
+                                                BatchNorm)}
 
 
 def layer_from_config(config):
@@ -308,4 +369,5 @@ def layer_from_config(config):
     return cls(**arguments)
 
 
-LAYER_KINDS = {"conv": 0, "maxpool": 1, "avgpool": 2, "flatten": 3, "dense": 4, "dropout": 5}
+LAYER_KINDS = {"conv": 0, "maxpool": 1, "avgpool": 2, "flatten": 3, "dense": 4, "dropout": 5,
+               "batchnorm": 6}

@@ -136,7 +136,7 @@ class DenseStack:
                 flags.append(layer.batch_norm)
                 weight_layers.append(l)
                 if layer.batch_norm:
-                    settings.add((layer.eps, layer.momentum))
+                    settings.add((layer.bn_eps, layer.bn_momentum))
             elif layer.kind == "dropout" and pending_dropout is None:
                 pending_dropout = layer.p
             else:
@@ -223,7 +223,9 @@ class Sequential:
             if record.activation is not None and record.activation.rowwise:
                 raise ValueError("softmax is for the output layer only")
         if built[-1].pieces > 1:
-            raise ValueError("maxout is a hidden-layer type; choose another output activation")
+            raise ValueError("maxout is for hidden layers only; choose another output activation")
+        if built[-1].batch_norm:
+            raise ValueError("batch norm is for hidden layers only; the output layer takes none")
         cost_function = get_cost(cost)
         check_pairing(cost_function, built[-1].activation, built[-1].n_out)
         self._setup(layers, built, input_shape, cost_function, init, dtype, backend, seed, n_threads)
@@ -300,7 +302,8 @@ class Sequential:
         for gamma, bias in zip(self._norm_views(self.params)[0], self._biases):
             if gamma is not None:  # batch norm: gamma starts at 1, beta at 0; the bias is unused
                 gamma[...] = 1
-                bias[...] = 0
+                if bias is not None:
+                    bias[...] = 0
 
     # ------------------------------------------------------------------ layout
     def _layer_arrays(self, flat):
@@ -331,6 +334,11 @@ class Sequential:
         return ([None if a is None else a[0] for a in arrays],
                 [None if a is None else a[1] for a in arrays])
 
+    def norm_views(self, flat):
+        """(gammas, betas): per-layer views of batch norm's parameters in `flat` (None where a
+        layer has no batch norm)."""
+        return self._norm_views(flat)
+
     def _norm_views(self, flat):
         arrays = self._layer_arrays(flat)
         return ([None if a is None else a[2] for a in arrays],
@@ -347,6 +355,11 @@ class Sequential:
                 views.append((self.running[offset:offset + half],
                               self.running[offset + half:offset + 2 * half]))
         return views
+
+    def _use_layer_engine(self):
+        """Run this model on the layer engine even when it is a plain stack of Dense layers (for
+        the tests that hold the dense loop and the layer engine together)."""
+        self._dense = None
 
     def _decay_segments(self):
         """(start, stop) ranges of params that weight decay applies to: every layer's W."""
@@ -385,6 +398,16 @@ class Sequential:
     @uses_network(write=True)
     def biases(self, values):
         self._biases.assign_all(values)
+
+    @property
+    def bn_gamma(self):
+        """Batch norm's gamma of each layer (a view into params), None where it has none."""
+        return self.norm_views(self.params)[0]
+
+    @property
+    def bn_beta(self):
+        """Batch norm's beta of each layer (a view into params), None where it has none."""
+        return self.norm_views(self.params)[1]
 
     @property
     def bn_running(self):
@@ -585,7 +608,6 @@ class Sequential:
         if not isinstance(monitor, (bool, np.bool_)):
             raise TypeError(f"monitor must be True or False, got {monitor!r}")
         optimizer = get_optimizer(optimizer)
-        self._backend.check_training(self, optimizer, regularization)
         schedule = get_schedule(schedule)
         if early_stopping is not None:
             early_stopping = check_int(early_stopping, "early_stopping", 1)

@@ -120,7 +120,6 @@ class Network(Sequential):
                                       self._usage)
         self._biases = ParameterList([b for b in self._biases if b is not None], "biases",
                                      self._usage)
-        self.bn_gamma, self.bn_beta = self.norm_views(self.params)
 
     @property
     def dropout_columns(self):

@@ -1,64 +1,52 @@
 """The compiled path of nnfast.Sequential: convolution, pooling, dropout and dense layers, trained one
 epoch per call without the GIL; plus Python-visible twins of the kernels (for the tests).
 
-A network arrives as a layer table `spec` (L, SPEC_COLUMNS) of integers and `fparams` (L, 2) of
-doubles (activation parameter, dropout scale 1/(1-p)), built by nnfast/sequential.py; the
-parameters are one flat vector, W_l (row-major, a convolution's as (F, C*kh*kw)) then b_l per
-layer with parameters, at the offsets the table names. Every entry point checks the table and the
-arrays' shapes before the GIL is released. The arithmetic follows nnfast/reference/conv.py.
+A network arrives as a layer table `spec` (L, SPEC_COLUMNS) of integers and `fparams`
+(L, FPARAM_COLUMNS) of doubles (activation parameter, dropout scale 1/(1-p), batch norm's eps and
+momentum), built by nnfast/sequential.py (the columns: src_cython/_layers.pxd); the parameters are
+one flat vector, W_l (row-major, a convolution's as (F, C*kh*kw); a maxout layer's with units*k
+rows) then b_l, then gamma_l and beta_l with batch norm, per layer with parameters, at the offsets
+the table names (a BatchNorm layer: gamma, beta only, at S_GOFF). Batch norm's running statistics
+are one flat vector `running` (per normalised layer: mean then variance, at S_ROFF). Every entry
+point checks the table and the arrays' shapes before the GIL is released. The arithmetic follows
+nnfast/reference/conv.py; the layers' passes are in src_cython/_layers.pxd.
 """
+
+import threading
 
 import numpy as np
 
+from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.string cimport memcpy
 from cython.parallel cimport prange, threadid
 
 from _checks cimport check_targets
-from _blas cimport gemm_split, NoTrans, Trans
-from _elementwise cimport (ACT_SOFTMAX, apply_mask, bias_activation, column_sums, cost_row,
-                           multiply_derivative, output_delta, predicted_class, target_class,
-                           target_row_from_label, nnf_isa)
-from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output, conv_gather, row_sums, conv_delta,
-                        maxpool_forward as _maxpool_forward, maxpool_backward as _maxpool_backward,
-                        avgpool_forward as _avgpool_forward, avgpool_backward as _avgpool_backward,
-                        check_geometry, check_pool)
+from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
+from _elementwise cimport (ACT_SOFTMAX, ACT_MAXOUT, COST_HINGE, OPT_SGD, OPT_ADAM, cost_row,
+                           predicted_class, target_class, target_row_from_label, nnf_isa)
+from _table cimport check_table, has_batch_norm, row_work
+from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
+                      KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
+                      KIND_DROPOUT, KIND_BATCHNORM, S_KIND, S_C, S_H, S_W, S_F, S_OH, S_OW, S_KH,
+                      S_KW, S_STRIDE, S_PT, S_PL, S_ACT, S_WOFF, S_BOFF, S_DCOL, S_PIECES, S_BN,
+                      S_GOFF, S_ROFF, SPEC_COLUMNS, F_ACT, F_SCALE, F_EPS, F_MOMENTUM,
+                      FPARAM_COLUMNS)
 
 nnf_isa()  # pick the vectorized kernels' instruction set now, before any thread runs one
 
-cdef enum:
-    KIND_CONV = 0
-    KIND_MAXPOOL = 1
-    KIND_AVGPOOL = 2
-    KIND_FLATTEN = 3
-    KIND_DENSE = 4
-    KIND_DROPOUT = 5
-
-# columns of the layer table: input (C, H, W), output (F, OH, OW) (flat shapes: (n, 1, 1)),
-# kernel, stride (the pool size for pooling), padding, activation code, offsets of W and b in the
-# parameters, first column of a dropout layer's units in the keep mask
-cdef enum:
-    S_KIND = 0
-    S_C = 1
-    S_H = 2
-    S_W = 3
-    S_F = 4
-    S_OH = 5
-    S_OW = 6
-    S_KH = 7
-    S_KW = 8
-    S_STRIDE = 9
-    S_PT = 10
-    S_PL = 11
-    S_ACT = 12
-    S_WOFF = 13
-    S_BOFF = 14
-    S_DCOL = 15
-    SPEC_COLUMNS = 16
-
 KINDS = {"conv": KIND_CONV, "maxpool": KIND_MAXPOOL, "avgpool": KIND_AVGPOOL,
-         "flatten": KIND_FLATTEN, "dense": KIND_DENSE, "dropout": KIND_DROPOUT}
+         "flatten": KIND_FLATTEN, "dense": KIND_DENSE, "dropout": KIND_DROPOUT,
+         "batchnorm": KIND_BATCHNORM}
 COLUMNS = SPEC_COLUMNS
+FCOLUMNS = FPARAM_COLUMNS
+# the table's columns by name, for the Python side that fills it (nnfast/_backend.py)
+TABLE_COLUMNS = {"kind": S_KIND, "c": S_C, "h": S_H, "w": S_W, "f": S_F, "oh": S_OH, "ow": S_OW,
+                 "kh": S_KH, "kw": S_KW, "stride": S_STRIDE, "pad_top": S_PT, "pad_left": S_PL,
+                 "act": S_ACT, "w_off": S_WOFF, "b_off": S_BOFF, "drop_col": S_DCOL,
+                 "pieces": S_PIECES, "bn": S_BN, "g_off": S_GOFF, "r_off": S_ROFF}
+FPARAM_NAMES = {"act_param": F_ACT, "drop_scale": F_SCALE, "bn_eps": F_EPS,
+                "bn_momentum": F_MOMENTUM}
 
 
 def _check_shape(array, shape, name):
@@ -70,18 +58,23 @@ def _check_shape(array, shape, name):
 
 cdef class _Work:
     """The buffers of one pass over batches of up to m rows: one floating buffer (layer outputs,
-    their gradients, im2col columns, Zt, the last layer's z, targets) and one intp buffer (argmax)."""
+    their gradients, im2col columns or maxout pieces, batch norm's zhat and statistics, Zt, the
+    last layer's z, targets) and one intp buffer (argmax). need_input: room for the gradient of
+    the input too. The layout: src_cython/_layers.pxd."""
     cdef object buffer, indices
-    cdef object offsets  # (4, L + 1): outputs, gradients, cols, argmax
+    cdef object offsets  # (6, L + 1): outputs, gradients, cols/pieces, argmax, zhat, statistics
     cdef Py_ssize_t zt_off, z_off, t_off
     cdef Py_ssize_t stride, istride  # elements per copy (`copies` independent copies, for slices)
 
     def __init__(self, const Py_ssize_t[:, ::1] spec, Py_ssize_t m, bint training, dtype,
-                 Py_ssize_t copies=1):
-        cdef Py_ssize_t L = spec.shape[0], l, pos = 0, ipos = 0, n_out, zt = 1
-        offsets = np.zeros((4, L + 1), dtype=np.intp)
+                 Py_ssize_t copies=1, bint need_input=False):
+        cdef Py_ssize_t L = spec.shape[0], l, pos = 0, ipos = 0, n_out, zt = 1, units
+        offsets = np.zeros((6, L + 1), dtype=np.intp)
         offsets[0, 0] = pos
         pos += m * spec[0, S_C] * spec[0, S_H] * spec[0, S_W]
+        if training and need_input:
+            offsets[1, 0] = pos
+            pos += m * spec[0, S_C] * spec[0, S_H] * spec[0, S_W]
         for l in range(L):
             n_out = spec[l, S_F] * spec[l, S_OH] * spec[l, S_OW]
             offsets[0, l + 1] = pos
@@ -93,9 +86,19 @@ cdef class _Work:
                 offsets[2, l] = pos
                 pos += spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * m * spec[l, S_OH] * spec[l, S_OW]
                 zt = max(zt, m * n_out)
+            elif spec[l, S_KIND] == KIND_DENSE and spec[l, S_PIECES] > 1:
+                offsets[2, l] = pos
+                pos += m * n_out * spec[l, S_PIECES]
+                zt = max(zt, m * n_out * spec[l, S_PIECES])
             elif spec[l, S_KIND] == KIND_MAXPOOL:
                 offsets[3, l] = ipos
                 ipos += m * n_out
+            if training and spec[l, S_BN]:
+                units = spec[l, S_C] if spec[l, S_KIND] == KIND_BATCHNORM else spec[l, S_F]
+                offsets[4, l] = pos
+                pos += m * n_out
+                offsets[5, l] = pos
+                pos += 2 * units
         n_out = spec[L - 1, S_F]
         self.zt_off, self.z_off, self.t_off = pos, pos + zt, pos + zt + m * n_out
         self.stride = (pos + zt + 2 * m * n_out + 15) // 16 * 16  # copies start 64-byte apart
@@ -103,20 +106,6 @@ cdef class _Work:
         self.buffer = np.zeros(copies * self.stride, dtype=dtype)
         self.indices = np.zeros(copies * self.istride, dtype=np.intp)
         self.offsets = offsets
-
-
-cdef struct Pass:
-    Py_ssize_t L
-    const Py_ssize_t* spec
-    const double* fparams
-    int cost
-    const Py_ssize_t* out_off
-    const Py_ssize_t* d_off
-    const Py_ssize_t* cols_off
-    const Py_ssize_t* arg_off
-    Py_ssize_t* argbuf
-    const unsigned char* keep   # this batch's rows of the keep mask, NULL: no dropout (inference)
-    Py_ssize_t keep_stride
 
 
 cdef Pass _pass(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, int cost, _Work work,
@@ -130,136 +119,15 @@ cdef Pass _pass(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, int
     p.d_off = &offsets[1, 0]
     p.cols_off = &offsets[2, 0]
     p.arg_off = &offsets[3, 0]
+    p.zh_off = &offsets[4, 0]
+    p.st_off = &offsets[5, 0]
     p.argbuf = &indices[0]
     p.keep = NULL
     p.keep_stride = 0
+    p.batch_stats = True
+    p.from_grad_output = False
+    p.need_input = False
     return p
-
-
-cdef void _forward(const Pass* net, const floating* P, floating* buf, Py_ssize_t zt_off,
-                   Py_ssize_t z_off, Py_ssize_t m, bint want_z, int n_threads) noexcept nogil:
-    """Every layer's output for the m rows at buf + out_off[0]; z of the last layer when want_z."""
-    cdef Py_ssize_t l, i, j, n_in, n_out, K, npos
-    cdef const Py_ssize_t* row
-    cdef floating* inp
-    cdef floating* out
-    cdef floating* Zt = buf + zt_off
-    cdef floating param, scale
-    for l in range(net.L):
-        row = net.spec + l * SPEC_COLUMNS
-        n_in = row[S_C] * row[S_H] * row[S_W]
-        n_out = row[S_F] * row[S_OH] * row[S_OW]
-        inp = buf + net.out_off[l]
-        out = buf + net.out_off[l + 1]
-        param = <floating>net.fparams[2 * l]
-        scale = <floating>net.fparams[2 * l + 1]
-        if row[S_KIND] == KIND_CONV:
-            K = row[S_C] * row[S_KH] * row[S_KW]
-            npos = m * row[S_OH] * row[S_OW]
-            _im2col(inp, buf + net.cols_off[l], m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                    row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], n_threads)
-            gemm_split(NoTrans, NoTrans, <int>row[S_F], <int>npos, <int>K, <floating>1,
-                       P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>npos, <floating>0, Zt,
-                       <int>npos, n_threads)
-            conv_output(Zt, out, P + row[S_BOFF], m, row[S_F], row[S_OH] * row[S_OW],
-                        <int>row[S_ACT], param, n_threads)
-        elif row[S_KIND] == KIND_DENSE:
-            gemm_split(NoTrans, Trans, <int>m, <int>n_out, <int>n_in, <floating>1, inp, <int>n_in,
-                       P + row[S_WOFF], <int>n_in, <floating>0, out, <int>n_out, n_threads)
-            if want_z and l == net.L - 1:
-                for i in range(m):
-                    for j in range(n_out):
-                        buf[z_off + i * n_out + j] = out[i * n_out + j] + P[row[S_BOFF] + j]
-            bias_activation(out, P + row[S_BOFF], m, n_out, <int>row[S_ACT], param, n_threads)
-        elif row[S_KIND] == KIND_MAXPOOL:
-            _maxpool_forward(inp, out, net.argbuf + net.arg_off[l], m, row[S_C], row[S_H], row[S_W],
-                             row[S_STRIDE], n_threads)
-        elif row[S_KIND] == KIND_AVGPOOL:
-            _avgpool_forward(inp, out, m, row[S_C], row[S_H], row[S_W], row[S_STRIDE], n_threads)
-        elif row[S_KIND] == KIND_DROPOUT and net.keep != NULL:
-            apply_mask(out, inp, net.keep + row[S_DCOL], net.keep_stride, m, n_in, scale)
-        else:  # flatten, and dropout at inference
-            memcpy(out, inp, m * n_in * sizeof(floating))
-
-
-cdef void _backward(const Pass* net, const floating* P, floating* G, floating* buf, Py_ssize_t zt_off,
-                    const floating* T, Py_ssize_t m, int n_threads) noexcept nogil:
-    """OUT G (the layout of P): the summed gradients of the m rows' costs, after _forward."""
-    cdef Py_ssize_t l, n_in, n_out, K, npos
-    cdef const Py_ssize_t* row
-    cdef floating* inp
-    cdef floating* out
-    cdef floating* D
-    cdef floating* below
-    cdef floating* Dt = buf + zt_off
-    cdef floating param, scale
-    for l in range(net.L - 1, -1, -1):
-        row = net.spec + l * SPEC_COLUMNS
-        n_in = row[S_C] * row[S_H] * row[S_W]
-        n_out = row[S_F] * row[S_OH] * row[S_OW]
-        inp = buf + net.out_off[l]
-        out = buf + net.out_off[l + 1]
-        D = buf + net.d_off[l + 1]  # dC/d(output of layer l); becomes dC/dz in place
-        below = buf + net.d_off[l]  # dC/d(input of layer l), for l > 0
-        param = <floating>net.fparams[2 * l]
-        scale = <floating>net.fparams[2 * l + 1]
-        if row[S_KIND] == KIND_DENSE:
-            if l == net.L - 1:
-                output_delta(D, out, T, m, n_out, <int>row[S_ACT], param, net.cost)  # BP1
-            else:
-                multiply_derivative(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
-            gemm_split(Trans, NoTrans, <int>n_out, <int>n_in, <int>m, <floating>1, D, <int>n_out,
-                       inp, <int>n_in, <floating>0, G + row[S_WOFF], <int>n_in, n_threads)
-            column_sums(D, m, n_out, G + row[S_BOFF])
-            if l > 0:
-                gemm_split(NoTrans, NoTrans, <int>m, <int>n_in, <int>n_out, <floating>1, D,
-                           <int>n_out, P + row[S_WOFF], <int>n_in, <floating>0, below, <int>n_in,
-                           n_threads)
-        elif row[S_KIND] == KIND_CONV:
-            K = row[S_C] * row[S_KH] * row[S_KW]
-            npos = m * row[S_OH] * row[S_OW]
-            conv_delta(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
-            conv_gather(D, Dt, m, row[S_F], row[S_OH] * row[S_OW], n_threads)
-            gemm_split(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
-                       buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,
-                       n_threads)
-            row_sums(Dt, row[S_F], npos, G + row[S_BOFF])
-            if l > 0:  # the columns' gradients overwrite the columns (no longer needed)
-                gemm_split(Trans, NoTrans, <int>K, <int>npos, <int>row[S_F], <floating>1,
-                           P + row[S_WOFF], <int>K, Dt, <int>npos, <floating>0,
-                           buf + net.cols_off[l], <int>npos, n_threads)
-                _col2im(buf + net.cols_off[l], below, m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                        row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW],
-                        n_threads)
-        elif l == 0:
-            continue
-        elif row[S_KIND] == KIND_MAXPOOL:
-            _maxpool_backward(D, net.argbuf + net.arg_off[l], below, m, n_in, n_out, n_threads)
-        elif row[S_KIND] == KIND_AVGPOOL:
-            _avgpool_backward(D, below, m, row[S_C], row[S_H], row[S_W], row[S_STRIDE], n_threads)
-        elif row[S_KIND] == KIND_DROPOUT and net.keep != NULL:
-            apply_mask(below, D, net.keep + row[S_DCOL], net.keep_stride, m, n_in, scale)
-        else:
-            memcpy(below, D, m * n_in * sizeof(floating))
-
-
-cdef void _sgd_step(const Pass* net, floating* P, const floating* G, double eta, double lmbda,
-                    Py_ssize_t n_train, Py_ssize_t m) noexcept nogil:
-    """The book's step: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  b <- b - (eta/m) G_b."""
-    cdef Py_ssize_t l, i, n_w, n_b
-    cdef const Py_ssize_t* row
-    cdef floating decay = <floating>(1.0 - eta * lmbda / <double>n_train)
-    cdef floating step = <floating>(eta / <double>m)
-    for l in range(net.L):
-        row = net.spec + l * SPEC_COLUMNS
-        if row[S_KIND] != KIND_CONV and row[S_KIND] != KIND_DENSE:
-            continue
-        n_b = row[S_F]
-        n_w = row[S_BOFF] - row[S_WOFF]
-        for i in range(row[S_WOFF], row[S_WOFF] + n_w):
-            P[i] = decay * P[i] - step * G[i]
-        for i in range(row[S_BOFF], row[S_BOFF] + n_b):
-            P[i] = P[i] - step * G[i]
 
 
 cdef void _gather(floating* A0, floating* T, const floating* X, const floating* targets,
@@ -286,9 +154,12 @@ cdef enum:
 
 cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
     """Rows per forward/backward pass: from the layers and the dtype only (never the thread count);
-    unlimited without convolutions."""
+    unlimited without convolutions, and with batch norm (its statistics are the whole batch's: a
+    batch-normalised network runs every batch as one slice)."""
     cdef Py_ssize_t l, widest = 0
     for l in range(spec.shape[0]):
+        if spec[l, S_BN]:
+            return 1 << 30
         if spec[l, S_KIND] == KIND_CONV:
             widest = max(widest, spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * spec[l, S_OH]
                          * spec[l, S_OW])
@@ -297,15 +168,24 @@ cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
     return max(<Py_ssize_t>SLICE_MIN_ROWS, SLICE_BYTES // (widest * itemsize))
 
 
+cdef void _scatter_rows(floating* out, const floating* rows_in, const Py_ssize_t* rows,
+                        Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """OUT out[rows[i]] (rows of n values) = rows_in[i], for i < m."""
+    cdef Py_ssize_t i
+    for i in range(m):
+        memcpy(out + rows[i] * n, rows_in + i * n, n * sizeof(floating))
+
+
 cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, floating* Gs,
                           Py_ssize_t n_params, floating* buf, Py_ssize_t stride, Py_ssize_t istride,
                           Py_ssize_t copies, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
                           const floating* X, const floating* T0, const Py_ssize_t* lab,
                           const Py_ssize_t* rows, Py_ssize_t m, const unsigned char* keep,
-                          Py_ssize_t slice_rows, Py_ssize_t n_in, Py_ssize_t n_out,
-                          int n_threads) noexcept nogil:
+                          Py_ssize_t slice_rows, Py_ssize_t n_in, Py_ssize_t n_out, floating* R,
+                          floating* grad_input, int n_threads) noexcept nogil:
     """OUT G: the summed gradient of the m given rows (keep: their rows of the dropout mask, or
-    NULL), in slices k = 0, 1, ... of slice_rows rows: slice 0's gradient in G, slice k's in
+    NULL; R: the running statistics batch norm moves, or NULL; grad_input: when not NULL, OUT
+    dC/d(input) of data row rows[i] at grad_input + rows[i] * n_in), in slices k = 0, 1, ... of slice_rows rows: slice 0's gradient in G, slice k's in
     Gs + (k-1) n_params (Gs + 0 only, reused, when one slice runs after the other), then added to G
     in slice order: the same additions, so the same bits, either way.
 
@@ -328,8 +208,10 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
             Gk = G if k == 0 else Gs + (k - 1) * n_params
             _gather(b + local.out_off[0], b + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
                     n_out)
-            _forward(&local, P, b, zt_off, z_off, mm, False, 1)
+            _forward(&local, P, R, b, zt_off, z_off, mm, False, 1)
             _backward(&local, P, Gk, b, zt_off, b + t_off, mm, 1)
+            if grad_input != NULL:
+                _scatter_rows(grad_input, b + local.d_off[0], rows + sub, mm, n_in)
         for k in range(1, n_slices):
             Gk = Gs + (k - 1) * n_params
             for i in range(n_params):
@@ -342,82 +224,114 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
         local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
         _gather(buf + local.out_off[0], buf + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
                 n_out)
-        _forward(&local, P, buf, zt_off, z_off, mm, False, n_threads)
+        _forward(&local, P, R, buf, zt_off, z_off, mm, False, n_threads)
         _backward(&local, P, G if k == 0 else Gs, buf, zt_off, buf + t_off, mm, n_threads)
+        if grad_input != NULL:
+            _scatter_rows(grad_input, buf + local.d_off[0], rows + sub, mm, n_in)
         if k > 0:
             for i in range(n_params):
                 G[i] = G[i] + Gs[i]
 
 
-def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params):
-    """Refuse a layer table whose shapes do not chain, whose geometry is impossible or whose
-    parameters fall outside `params` (n_params values)."""
-    cdef Py_ssize_t L = spec.shape[0], l, kind, n_in, n_out, count
-    if L < 1 or spec.shape[1] != SPEC_COLUMNS or fparams.shape[0] != L or fparams.shape[1] != 2:
-        raise ValueError(f"spec must be (L >= 1, {SPEC_COLUMNS}) and fparams (L, 2)")
-    for l in range(L):
-        kind = spec[l, S_KIND]
-        if not 0 <= kind <= KIND_DROPOUT:
-            raise ValueError(f"layer {l}: unknown kind {kind}")
-        for column in (S_C, S_H, S_W, S_F, S_OH, S_OW):
-            if not 1 <= spec[l, column] <= 2147483647:
-                raise ValueError(f"layer {l}: shapes must be in [1, 2**31)")
-        n_in = spec[l, S_C] * spec[l, S_H] * spec[l, S_W]
-        n_out = spec[l, S_F] * spec[l, S_OH] * spec[l, S_OW]
-        if l > 0 and n_in != spec[l - 1, S_F] * spec[l - 1, S_OH] * spec[l - 1, S_OW]:
-            raise ValueError(f"layer {l}: its input size {n_in} is not the previous output's")
-        if (spec[l, S_ACT] == ACT_SOFTMAX) and (kind != KIND_DENSE or l != L - 1):
-            raise ValueError("softmax is for the last (dense) layer only")
-        count = 0
-        if kind == KIND_CONV:
-            check_geometry(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_KH], spec[l, S_KW],
-                            spec[l, S_STRIDE], spec[l, S_PT], spec[l, S_PL], spec[l, S_OH],
-                            spec[l, S_OW])
-            count = spec[l, S_F] * spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW]
-        elif kind == KIND_DENSE:
-            if spec[l, S_OH] != 1 or spec[l, S_OW] != 1:
-                raise ValueError(f"layer {l}: a dense layer's output is flat")
-            count = n_out * n_in
-        elif kind == KIND_MAXPOOL or kind == KIND_AVGPOOL:
-            check_pool(spec[l, S_C], spec[l, S_H], spec[l, S_W], spec[l, S_STRIDE])
-            if (spec[l, S_F] != spec[l, S_C] or spec[l, S_OH] != spec[l, S_H] // spec[l, S_STRIDE]
-                    or spec[l, S_OW] != spec[l, S_W] // spec[l, S_STRIDE]):
-                raise ValueError(f"layer {l}: the pooled shape does not match the window")
-        elif n_out != n_in:
-            raise ValueError(f"layer {l}: flatten and dropout keep the size")
-        if count:
-            if (spec[l, S_WOFF] < 0 or spec[l, S_BOFF] != spec[l, S_WOFF] + count
-                    or spec[l, S_BOFF] + spec[l, S_F] > n_params):
-                raise ValueError(f"layer {l}: its parameters do not fit in params")
-    if spec[L - 1, S_KIND] != KIND_DENSE:
-        raise ValueError("the last layer must be dense")
+def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params,
+               n_running=None):
+    """Refuse a layer table whose shapes do not chain, whose geometry is impossible, whose
+    parameters fall outside `params` (n_params values), or (n_running given) whose batch norm
+    running statistics fall outside `running` (n_running values): no table passing it makes the
+    kernels read or write out of bounds (given buffers of those lengths). See
+    src_cython/_table.pxd."""
+    check_table(spec, fparams, n_params, -1 if n_running is None else n_running)
 
 
 cdef _check_data(const Py_ssize_t[:, ::1] spec, Py_ssize_t n_rows, Py_ssize_t x_cols,
-                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels):
+                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels, int cost):
+    """X is (n, the input size); targets dense (n, n_out) or labels (n,) in range; the hinge cost
+    has at least 2 output units (its target class indexes a second one)."""
     cdef Py_ssize_t L = spec.shape[0], n_out = spec[L - 1, S_F]
+    if cost == COST_HINGE and n_out < 2:
+        raise ValueError("the hinge cost needs at least 2 output units")
     if n_rows < 1 or x_cols != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
         raise ValueError("X must be (n >= 1, the input size)")
     check_targets(n_rows, n_out, t_rows, t_cols, labels)
+
+
+cdef enum:
+    # train_epoch takes the GIL back to run Python's signal handlers (Ctrl-C) once this much work
+    # is done since the last check (as _train.pyx): per batch, rows x the multiply-adds of one
+    # row's forward pass (_row_work) plus BATCH_WORK
+    SIGNAL_CHECK_WORK = 268435456
+    BATCH_WORK = 8192
+
+REGULARIZATION_CODES = {"l2": 0, "l1": 1}  # the codes of _train.REGULARIZATION_CODES
+
+
+def update_segments(const Py_ssize_t[:, ::1] spec):
+    """(S, 3) intp: the parameter segments (start, count, decayed) of a checked layer table, layer
+    by layer: a layer's weights (decayed), then its biases with batch norm's gamma and beta after
+    them (not decayed)."""
+    rows = []
+    cdef Py_ssize_t l, units
+    for l in range(spec.shape[0]):
+        units = 2 * norm_units(&spec[l, 0]) if spec[l, S_BN] else 0
+        if spec[l, S_KIND] == KIND_CONV or spec[l, S_KIND] == KIND_DENSE:
+            rows.append((spec[l, S_WOFF], spec[l, S_BOFF] - spec[l, S_WOFF], 1))
+            rows.append((spec[l, S_BOFF], spec[l, S_F] * spec[l, S_PIECES] + units, 0))
+        elif spec[l, S_KIND] == KIND_BATCHNORM:
+            rows.append((spec[l, S_GOFF], units, 0))
+    return np.asarray(rows, dtype=np.intp).reshape(-1, SEGMENT_COLUMNS)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams,
                 int cost, const floating[:, ::1] X, const floating[:, ::1] targets,
                 const Py_ssize_t[::1] labels, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 double eta, double lmbda, Py_ssize_t n_train, const unsigned char[:, ::1] keep,
-                int n_threads):
-    """One epoch of the book's SGD: the batches are consecutive slices of `order` (the last may be
-    shorter); keep (len(order), units) holds the dropout masks in that order (0 rows: none).
-    Returns the number of steps."""
+                int n_threads, *, int regularization=0, int optimizer=0, hyper=None,
+                floating[::1] state1=None, floating[::1] state2=None, Py_ssize_t step0=0,
+                floating[::1] running=None, Py_ssize_t first=0, Py_ssize_t last=-1,
+                unsigned char[::1] stop=None):
+    """One epoch (or the batches of positions first:last of it), in place on params, without the
+    GIL; returns the number of batches taken. The batches are consecutive slices of
+    order[first:last] (the last may be shorter); keep (len(order), units) holds the dropout masks,
+    one row per position in order (0 rows: none). Batch norm: running (the layout of the table's
+    S_ROFF columns; None or empty without batch norm) moves toward each batch's statistics; a
+    batch-normalised network runs every batch as one slice (the statistics are the batch's).
+
+    regularization: 0 L2, 1 L1 (the codes of REGULARIZATION_CODES). optimizer: a code of
+    _train.OPTIMIZER_CODES; 0 (sgd) takes the book's step
+        L2: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) G_W
+        b <- b - (eta/m) G_b (never decayed),
+    the others optimizer_step (src_cython/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
+    state2 (the length of params, as the optimizer needs; None otherwise), step0 = steps taken
+    before; weights decayed, the other parameters not (src_cython/_update.pxd).
+
+    Interruption, always at a batch boundary: once stop[0] != 0 no further batch starts; called
+    from the main thread, the loop takes the GIL back every SIGNAL_CHECK_WORK units of work and runs
+    PyErr_CheckSignals(); an exception from a handler ends the loop and propagates with
+    `nnfast_batches_done`, the batches taken in this call.
+    """
     cdef Py_ssize_t n = X.shape[0], n_order = order.shape[0], i, start, m, L = spec.shape[0]
     cdef Py_ssize_t n_in = X.shape[1], n_out = spec[L - 1, S_F]
-    check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
-    if batch_size < 1 or n_train < 1 or n_order < 1:
-        raise ValueError("batch_size, n_train and the order must be >= 1")
+    check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else 0)
+    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
+    if batch_size < 1 or n_train < 1 or n_order < 1 or n_threads < 1:
+        raise ValueError("batch_size, n_train, n_threads and the order must be >= 1")
     for i in range(n_order):
         if not 0 <= order[i] < n:
             raise ValueError("order holds a row outside X")
+    if last == -1:
+        last = n_order
+    if first < 0 or last > n_order or first > last or first % batch_size != 0:
+        raise ValueError("first:last must be a range of positions in order starting on a batch "
+                         "boundary")
+    if regularization != 0 and regularization != 1:
+        raise ValueError(f"unknown regularization code {regularization}")
+    hyper_arr = np.zeros(3) if hyper is None else np.ascontiguousarray(hyper, dtype=np.float64)
+    if optimizer < OPT_SGD or optimizer > OPT_ADAM or hyper_arr.shape != (3,) or step0 < 0:
+        raise ValueError("unknown optimizer code, or hyper is not (h0, h1, h2), or step0 < 0")
+    cdef Py_ssize_t n_states = 2 if optimizer == OPT_ADAM else (0 if optimizer == OPT_SGD else 1)
+    if (n_states >= 1 and (state1 is None or state1.shape[0] != params.shape[0])) or (
+            n_states == 2 and (state2 is None or state2.shape[0] != params.shape[0])):
+        raise ValueError("the optimizer's state arrays must have the length of params")
     cdef bint use_keep = keep.shape[0] > 0 and keep.shape[1] > 0
     if use_keep and keep.shape[0] != n_order:
         raise ValueError("keep needs one row per position in order")
@@ -427,10 +341,13 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
                 * spec[i, S_OW] <= keep.shape[1]):
             raise ValueError("a dropout layer's mask columns fall outside keep")
     dtype = np.asarray(params).dtype
-    cdef Py_ssize_t batch = min(batch_size, n_order)
+    segments_arr = update_segments(spec)
+    cdef const Py_ssize_t[:, ::1] segments = segments_arr
+    cdef const double[::1] hyper_view = hyper_arr
+    cdef Py_ssize_t batch = max(1, min(batch_size, last - first))
     cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, dtype.itemsize))
-    if batch >= 2 * SLICE_MIN_ROWS:  # at least two slices, so that two threads share every batch
-        slice_rows = min(slice_rows, (batch + 1) // 2)
+    if batch >= 2 * SLICE_MIN_ROWS and not has_batch_norm(spec):
+        slice_rows = min(slice_rows, (batch + 1) // 2)  # two slices: two threads share a batch
     cdef Py_ssize_t slices = (batch + slice_rows - 1) // slice_rows
     cdef Py_ssize_t copies = min(slices, <Py_ssize_t>MAX_COPIES) if n_threads > 1 else 1
     cdef _Work work = _Work(spec, slice_rows, True, dtype, copies)
@@ -443,55 +360,118 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef floating[::1] grad = grad_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
+    cdef floating* R = &running[0] if running is not None and running.shape[0] > 0 else NULL
+    cdef floating* S1 = &state1[0] if n_states >= 1 else NULL
+    cdef floating* S2 = &state2[0] if n_states == 2 else NULL
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    cdef Py_ssize_t steps = 0
+    cdef double lmbda_over_n = lmbda / <double>n_train
+    cdef Py_ssize_t step = step0, n_params = params.shape[0]
+    cdef unsigned char* stop_flag = &stop[0] if stop is not None and stop.shape[0] > 0 else NULL
+    # only the main thread runs Python's signal handlers: elsewhere the GIL is never taken back
+    cdef bint check_signals = threading.current_thread() is threading.main_thread()
+    cdef bint interrupted = False
+    cdef Py_ssize_t since_check = 0, work_per_row = row_work(spec)
+    pending = None
     net.keep_stride = keep.shape[1]
     with nogil:
-        start = 0
-        while start < n_order:
-            m = min(batch_size, n_order - start)
-            _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf,
+        start = first
+        while start < last:
+            if stop_flag != NULL and stop_flag[0] != 0:
+                break
+            m = min(batch_size, last - start)
+            _batch_gradient(&net, &params[0], &grad[0], &grad2[0], n_params, buf,
                             work.stride, work.istride, copies, work.zt_off, work.z_off, work.t_off,
                             &X[0, 0], T0, lab, &order[start], m,
-                            &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out,
-                            n_threads)
-            _sgd_step(&net, &params[0], &grad[0], eta, lmbda, n_train, m)
-            steps += 1
+                            &keep[start, 0] if use_keep else NULL, slice_rows, n_in, n_out, R,
+                            NULL, n_threads)
+            step += 1
+            if optimizer == OPT_SGD:
+                sgd_update(&segments[0, 0], segments.shape[0], &params[0], &grad[0], eta, m,
+                           lmbda_over_n, regularization, n_threads)
+            else:
+                optimizer_update(&segments[0, 0], segments.shape[0], &params[0], &grad[0], S1, S2,
+                                 optimizer, &hyper_view[0], eta, m, lmbda_over_n, regularization,
+                                 step, n_threads)
             start += m
-    return steps
+            since_check += m * work_per_row + BATCH_WORK
+            if check_signals and since_check >= SIGNAL_CHECK_WORK and start < last:
+                since_check = 0
+                with gil:
+                    try:
+                        PyErr_CheckSignals()
+                    except BaseException as exc:
+                        pending = exc
+                        interrupted = True
+                if interrupted:
+                    break
+    if interrupted:
+        try:
+            pending.nnfast_batches_done = step - step0
+        except AttributeError:
+            pass
+        raise pending
+    return step - step0
 
 
 def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, floating[::1] grad,
-             int n_threads):
+             int n_threads, *, floating[::1] running=None, floating[:, ::1] grad_input=None,
+             const floating[:, ::1] grad_output=None):
     """OUT grad (the layout of params): the summed gradient of the rows' costs (no dropout, no
-    regularisation), all rows as one batch."""
-    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0]
-    check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels)
+    regularisation), all rows as one batch (batch norm with their statistics; running is not read
+    or moved: accepted for the uniform signature).
+
+    grad_output (n, n_out), when given, IN: dL/d(outputs) of some L; the gradient is then L's (the
+    output layer's delta dL/dz from it through the output activation: g * sigma'(z), softmax's
+    Jacobian-vector product a * (g - sum(g * a))), and targets/labels may be empty.
+    grad_input (n, n_in), when given, OUT: dL/dX."""
+    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], n_out = spec[L - 1, S_F]
+    check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else None)
+    if grad_output is None:
+        _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
+    else:
+        if cost == COST_HINGE and n_out < 2:
+            raise ValueError("the hinge cost needs at least 2 output units")
+        if n < 1 or X.shape[1] != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
+            raise ValueError("X must be (n >= 1, the input size)")
+        _check_shape(grad_output, (n, n_out), "grad_output")
+    if grad_input is not None:
+        _check_shape(grad_input, (n, X.shape[1]), "grad_input")
     _check_shape(grad, (params.shape[0],), "grad")
+    if n_threads < 1:
+        raise ValueError("n_threads must be >= 1")
     dtype = np.asarray(params).dtype
     cdef Py_ssize_t slice_rows = min(n, _slice_rows(spec, dtype.itemsize))
-    cdef _Work work = _Work(spec, slice_rows, True, dtype)
+    cdef _Work work = _Work(spec, slice_rows, True, dtype, 1, grad_input is not None)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
+    net.from_grad_output = grad_output is not None
+    net.need_input = grad_input is not None
     rows_arr = np.arange(n, dtype=np.intp)
     grad2_arr = np.zeros(params.shape[0], dtype=dtype)
     cdef const Py_ssize_t[::1] rows = rows_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
-    cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
+    cdef const floating* T0
+    cdef const Py_ssize_t* lab = NULL
+    if grad_output is not None:
+        T0 = &grad_output[0, 0]
+    else:
+        T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
+        lab = &labels[0] if labels.shape[0] > 0 else NULL
+    cdef floating* GI = &grad_input[0, 0] if grad_input is not None else NULL
     with nogil:
         _batch_gradient(&net, &params[0], &grad[0], &grad2[0], params.shape[0], buf, work.stride,
-                        work.istride, 1, work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], n, NULL, slice_rows,
-                        X.shape[1], spec[L - 1, S_F], n_threads)
+                        work.istride, 1, work.zt_off, work.z_off, work.t_off, &X[0, 0], T0, lab,
+                        &rows[0], n, NULL, slice_rows, X.shape[1], n_out, NULL, GI, n_threads)
 
-cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* buf, Py_ssize_t zt_off,
+
+cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* R, floating* buf,
+                          Py_ssize_t zt_off,
                           Py_ssize_t z_off, Py_ssize_t t_off, const floating* X, const floating* T0,
                           const Py_ssize_t* lab, const Py_ssize_t* rows, Py_ssize_t start,
                           Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out, floating* out,
@@ -501,7 +481,7 @@ cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* buf, Py_
     cdef floating* A = buf + net.out_off[net.L]
     cdef floating* T = buf + t_off
     _gather(buf + net.out_off[0], T, X, T0, lab, lab != NULL, rows + start, m, n_in, n_out)
-    _forward(net, P, buf, zt_off, z_off, m, True, n_threads)
+    _forward(net, P, R, buf, zt_off, z_off, m, True, n_threads)
     if out != NULL:
         memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
     for i in range(m):
@@ -514,27 +494,36 @@ cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* buf, Py_
 def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
-             int n_threads, floating[:, ::1] out=None):
+             int n_threads, floating[:, ::1] out=None, *, floating[::1] running=None,
+             bint batch_stats=False):
     """(summed cost, rows classified correctly) over the rows of X, `chunk` rows per pass;
     with `out` (n, outputs), also the outputs. With n_threads > 1 the chunks run in one parallel
-    loop (a copy of the buffers per thread); the costs are summed in row order either way."""
+    loop (a copy of the buffers per thread); the costs are summed in row order either way.
+    Batch norm with the running statistics `running`, or (batch_stats: training mode, for
+    gradient checks; all rows in one chunk) with the rows' own, leaving running alone."""
     cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], k, i, t, correct = 0
     cdef Py_ssize_t n_out = spec[L - 1, S_F], n_in = X.shape[1]
     cdef double total = 0
-    check_spec(spec, fparams, params.shape[0])
-    _check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels)
-    if chunk < 1:
-        raise ValueError("chunk must be >= 1")
+    check_spec(spec, fparams, params.shape[0],
+               None if batch_stats else (running.shape[0] if running is not None else 0))
+    _check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost)
+    if chunk < 1 or n_threads < 1:
+        raise ValueError("chunk and n_threads must be >= 1")
     if out is not None:
         _check_shape(out, (n, n_out), "out")
+    if batch_stats and chunk < n:
+        raise ValueError("batch statistics need all the rows in one chunk")
     chunk = min(chunk, n, _slice_rows(spec, np.asarray(params).dtype.itemsize))
     cdef Py_ssize_t n_chunks = (n + chunk - 1) // chunk
     cdef Py_ssize_t copies = min(n_threads, n_chunks) if n_threads > 1 else 1
-    cdef _Work work = _Work(spec, chunk, False, np.asarray(params).dtype, copies)
+    cdef _Work work = _Work(spec, chunk, batch_stats, np.asarray(params).dtype, copies)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
+    net.batch_stats = batch_stats
+    cdef floating* R = (&running[0] if running is not None and running.shape[0] > 0
+                        and not batch_stats else NULL)
     cdef Pass local
     rows_arr = np.arange(n, dtype=np.intp)
     costs_arr = np.empty(n, dtype=np.float64)
@@ -552,12 +541,12 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
                 t = threadid()
                 local = net
                 local.argbuf = net.argbuf + t * work.istride
-                _evaluate_chunk(&local, &params[0], buf + t * work.stride, work.zt_off, work.z_off,
-                                work.t_off, &X[0, 0], T0, lab, &rows[0], k * chunk,
+                _evaluate_chunk(&local, &params[0], R, buf + t * work.stride, work.zt_off,
+                                work.z_off, work.t_off, &X[0, 0], T0, lab, &rows[0], k * chunk,
                                 min(chunk, n - k * chunk), n_in, n_out, O, &costs[0], &hits[0], 1)
         else:
             for k in range(n_chunks):
-                _evaluate_chunk(&net, &params[0], buf, work.zt_off, work.z_off, work.t_off,
+                _evaluate_chunk(&net, &params[0], R, buf, work.zt_off, work.z_off, work.t_off,
                                 &X[0, 0], T0, lab, &rows[0], k * chunk, min(chunk, n - k * chunk),
                                 n_in, n_out, O, &costs[0], &hits[0], n_threads)
         for i in range(n):

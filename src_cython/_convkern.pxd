@@ -190,11 +190,12 @@ cdef inline void conv_delta(floating* D, const floating* A, Py_ssize_t m, Py_ssi
 
 cdef inline void maxpool_forward(const floating* X, floating* Y, Py_ssize_t* argmax, Py_ssize_t m,
                                  Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
-                                 int n_threads) noexcept nogil:
-    """IN X (m, C*H*W); OUT Y (m, C*oh*ow) the window maxima (oh = H // size, ow = W // size) and
-    argmax (m, C*oh*ow): the index c*H*W + y*W + x within the image of each window's first maximum
-    in row-major order."""
-    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size, best, at
+                                 Py_ssize_t stride, int n_threads) noexcept nogil:
+    """IN X (m, C*H*W); OUT Y (m, C*oh*ow) the maxima of the size x size windows starting every
+    `stride` pixels (oh = (H - size) // stride + 1, ow likewise) and argmax (m, C*oh*ow): the index
+    c*H*W + y*W + x within the image of each window's first maximum in row-major order."""
+    cdef Py_ssize_t img, c, oy, ox, i, j, best, at
+    cdef Py_ssize_t oh = (H - size) // stride + 1, ow = (W - size) // stride + 1
     cdef const floating* x
     cdef floating top
     for img in prange(m, schedule="static", num_threads=n_threads,
@@ -203,11 +204,11 @@ cdef inline void maxpool_forward(const floating* X, floating* Y, Py_ssize_t* arg
         for c in range(C):
             for oy in range(oh):
                 for ox in range(ow):
-                    best = (c * H + oy * size) * W + ox * size
+                    best = (c * H + oy * stride) * W + ox * stride
                     top = x[best]
                     for i in range(size):
                         for j in range(size):
-                            at = (c * H + oy * size + i) * W + ox * size + j
+                            at = (c * H + oy * stride + i) * W + ox * stride + j
                             if x[at] > top:
                                 top = x[at]
                                 best = at
@@ -218,21 +219,22 @@ cdef inline void maxpool_forward(const floating* X, floating* Y, Py_ssize_t* arg
 cdef inline void maxpool_backward(const floating* dY, const Py_ssize_t* argmax, floating* dX,
                                   Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
                                   int n_threads) noexcept nogil:
-    """IN dY, argmax (m, n_out); OUT dX (m, n_in): dY at each argmax, 0 elsewhere (windows do not
-    overlap, so every input gets at most one value)."""
+    """IN dY, argmax (m, n_out); OUT dX (m, n_in): dY added at each argmax, outputs in order (where
+    windows overlap an input may receive several), 0 elsewhere. Each image is one thread's."""
     cdef Py_ssize_t img, q
     for img in prange(m, schedule="static", num_threads=n_threads,
                       use_threads_if=n_threads > 1 and m * n_in >= CONV_PARALLEL_MIN):
         memset(dX + img * n_in, 0, n_in * sizeof(floating))
         for q in range(n_out):
-            dX[img * n_in + argmax[img * n_out + q]] = dY[img * n_out + q]
+            dX[img * n_in + argmax[img * n_out + q]] += dY[img * n_out + q]
 
 
 cdef inline void avgpool_forward(const floating* X, floating* Y, Py_ssize_t m, Py_ssize_t C,
-                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, Py_ssize_t stride,
                                  int n_threads) noexcept nogil:
     """IN X (m, C*H*W); OUT Y (m, C*oh*ow): each window's sum (row-major) times 1/size^2."""
-    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size
+    cdef Py_ssize_t img, c, oy, ox, i, j
+    cdef Py_ssize_t oh = (H - size) // stride + 1, ow = (W - size) // stride + 1
     cdef const floating* x
     cdef floating total, inv = <floating>(1.0 / <double>(size * size))
     for img in prange(m, schedule="static", num_threads=n_threads,
@@ -244,29 +246,33 @@ cdef inline void avgpool_forward(const floating* X, floating* Y, Py_ssize_t m, P
                     total = 0
                     for i in range(size):
                         for j in range(size):
-                            total = total + x[(c * H + oy * size + i) * W + ox * size + j]
+                            total = total + x[(c * H + oy * stride + i) * W + ox * stride + j]
                     Y[((img * C + c) * oh + oy) * ow + ox] = total * inv
 
 
 cdef inline void avgpool_backward(const floating* dY, floating* dX, Py_ssize_t m, Py_ssize_t C,
-                                  Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                                  Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, Py_ssize_t stride,
                                   int n_threads) noexcept nogil:
-    """IN dY (m, C*oh*ow); OUT dX (m, C*H*W): dY / size^2 over each window, 0 on the cropped
-    border."""
-    cdef Py_ssize_t img, c, oy, ox, i, j, oh = H // size, ow = W // size
-    cdef floating share, inv = <floating>(1.0 / <double>(size * size))
+    """IN dY (m, C*oh*ow); OUT dX (m, C*H*W): dY / size^2 added over each window, window taps
+    (i, j) in row-major order outside, windows inside (the reference's order); 0 where no window
+    reaches. Each image is one thread's."""
+    cdef Py_ssize_t img, c, oy, ox, i, j
+    cdef Py_ssize_t oh = (H - size) // stride + 1, ow = (W - size) // stride + 1
+    cdef floating inv = <floating>(1.0 / <double>(size * size))
     cdef floating* dx
+    cdef const floating* dy
     for img in prange(m, schedule="static", num_threads=n_threads,
                       use_threads_if=n_threads > 1 and m * C * H * W >= CONV_PARALLEL_MIN):
         dx = dX + img * C * H * W
         memset(dx, 0, C * H * W * sizeof(floating))
         for c in range(C):
-            for oy in range(oh):
-                for ox in range(ow):
-                    share = dY[((img * C + c) * oh + oy) * ow + ox] * inv
-                    for i in range(size):
-                        for j in range(size):
-                            dx[(c * H + oy * size + i) * W + ox * size + j] = share
+            dy = dY + (img * C + c) * oh * ow
+            for i in range(size):
+                for j in range(size):
+                    for oy in range(oh):
+                        for ox in range(ow):
+                            dx[(c * H + oy * stride + i) * W + ox * stride + j] += \
+                                dy[oy * ow + ox] * inv
 
 
 # ---------------------------------------------------------------- checks (with the GIL)
@@ -282,8 +288,10 @@ cdef inline int check_geometry(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssiz
     return 0
 
 
-cdef inline int check_pool(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size) except -1:
-    """Refuse a pooling window that does not fit the image."""
-    if min(C, H, W, size) < 1 or size > H or size > W:
-        raise ValueError("pooling: sizes must be >= 1 and the window no larger than the image")
+cdef inline int check_pool(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                           Py_ssize_t stride) except -1:
+    """Refuse a pooling window that does not fit the image, or a stride < 1."""
+    if min(C, H, W, size, stride) < 1 or size > H or size > W:
+        raise ValueError("pooling: sizes and stride must be >= 1 and the window no larger than "
+                         "the image")
     return 0

@@ -71,21 +71,29 @@ def conv_forward(const floating[:, ::1] X, const floating[:, ::1] weights,
     return cols_arr
 
 
+def _pool_shape(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, Py_ssize_t stride):
+    check_pool(C, H, W, size, stride)
+    return C * ((H - size) // stride + 1) * ((W - size) // stride + 1)
+
+
 def maxpool_forward(const floating[:, ::1] X, floating[:, ::1] Y, Py_ssize_t[:, ::1] argmax,
-                    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, int n_threads=1):
-    """OUT Y, argmax (m, C*(H//size)*(W//size)) (twin of reference.conv.maxpool_forward)."""
+                    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, int n_threads=1,
+                    Py_ssize_t stride=0):
+    """OUT Y, argmax (m, C*oh*ow), oh = (H - size) // stride + 1 (stride 0: size) (twin of
+    reference.conv.maxpool_forward)."""
     cdef Py_ssize_t m = X.shape[0]
-    check_pool(C, H, W, size)
+    stride = stride or size
+    n_out = _pool_shape(C, H, W, size, stride)
     _check_shape(X, (m, C * H * W), "X")
-    _check_shape(Y, (m, C * (H // size) * (W // size)), "Y")
-    _check_shape(argmax, (m, C * (H // size) * (W // size)), "argmax")
+    _check_shape(Y, (m, n_out), "Y")
+    _check_shape(argmax, (m, n_out), "argmax")
     with nogil:
-        _maxpool_forward(&X[0, 0], &Y[0, 0], &argmax[0, 0], m, C, H, W, size, n_threads)
+        _maxpool_forward(&X[0, 0], &Y[0, 0], &argmax[0, 0], m, C, H, W, size, stride, n_threads)
 
 
 def maxpool_backward(const floating[:, ::1] dY, const Py_ssize_t[:, ::1] argmax,
                      floating[:, ::1] dX, int n_threads=1):
-    """OUT dX (m, n_in): dY at each argmax (which must be in [0, n_in)), 0 elsewhere."""
+    """OUT dX (m, n_in): dY added at each argmax (which must be in [0, n_in)), 0 elsewhere."""
     cdef Py_ssize_t m = dY.shape[0], n_in = dX.shape[1], n_out = dY.shape[1], i, j
     _check_shape(argmax, (m, n_out), "argmax")
     _check_shape(dX, (m, n_in), "dX")
@@ -98,22 +106,24 @@ def maxpool_backward(const floating[:, ::1] dY, const Py_ssize_t[:, ::1] argmax,
 
 
 def avgpool_forward(const floating[:, ::1] X, floating[:, ::1] Y, Py_ssize_t C, Py_ssize_t H,
-                    Py_ssize_t W, Py_ssize_t size, int n_threads=1):
-    """OUT Y (m, C*(H//size)*(W//size)): the windows' means."""
+                    Py_ssize_t W, Py_ssize_t size, int n_threads=1, Py_ssize_t stride=0):
+    """OUT Y (m, C*oh*ow): the windows' means (stride 0: size)."""
     cdef Py_ssize_t m = X.shape[0]
-    check_pool(C, H, W, size)
+    stride = stride or size
+    n_out = _pool_shape(C, H, W, size, stride)
     _check_shape(X, (m, C * H * W), "X")
-    _check_shape(Y, (m, C * (H // size) * (W // size)), "Y")
+    _check_shape(Y, (m, n_out), "Y")
     with nogil:
-        _avgpool_forward(&X[0, 0], &Y[0, 0], m, C, H, W, size, n_threads)
+        _avgpool_forward(&X[0, 0], &Y[0, 0], m, C, H, W, size, stride, n_threads)
 
 
 def avgpool_backward(const floating[:, ::1] dY, floating[:, ::1] dX, Py_ssize_t C, Py_ssize_t H,
-                     Py_ssize_t W, Py_ssize_t size, int n_threads=1):
-    """OUT dX (m, C*H*W): dY / size^2 spread over the windows."""
+                     Py_ssize_t W, Py_ssize_t size, int n_threads=1, Py_ssize_t stride=0):
+    """OUT dX (m, C*H*W): dY / size^2 added over the windows (stride 0: size)."""
     cdef Py_ssize_t m = dY.shape[0]
-    check_pool(C, H, W, size)
-    _check_shape(dY, (m, C * (H // size) * (W // size)), "dY")
+    stride = stride or size
+    n_out = _pool_shape(C, H, W, size, stride)
+    _check_shape(dY, (m, n_out), "dY")
     _check_shape(dX, (m, C * H * W), "dX")
     with nogil:
-        _avgpool_backward(&dY[0, 0], &dX[0, 0], m, C, H, W, size, n_threads)
+        _avgpool_backward(&dY[0, 0], &dX[0, 0], m, C, H, W, size, stride, n_threads)

@@ -23,6 +23,7 @@ from libc.string cimport memcpy
 from cython.parallel cimport prange
 
 from _checks cimport check_targets
+from _update cimport optimizer_segment
 from _blas cimport (gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn,
                     SPLIT_BLOCK_FLOPS)
 from _elementwise cimport (
@@ -78,7 +79,6 @@ def gemm_config(own_above=None, own_up_to=None, isa=None):
 
 
 cdef enum:
-    STEP_BLOCK = 16384  # parameters per parallel block of an optimizer step
     # train_epoch takes the GIL back to run Python's signal handlers (Ctrl-C) once this much work
     # is done since the last check: per batch, rows x parameters (~3 multiply-adds each) plus
     # BATCH_WORK for the batch's fixed costs. 2**28 is ~30 ms of one core on [784, 30, 10] with
@@ -95,24 +95,15 @@ cdef void _optimizer_update(const Layout* net, floating* P, const floating* G, f
                             Py_ssize_t step, int n_threads) noexcept nogil:
     """One optimizer step on every parameter (weights decayed, biases not), from the summed
     gradient G of a batch of m examples; step = 1, 2, ... counts the steps taken (Adam)."""
-    cdef Py_ssize_t l, part, start, count, block, n_blocks, lo, hi
+    cdef Py_ssize_t l
     cdef double c1 = 1.0 - pow(hyper[0], <double>step), c2 = 1.0 - pow(hyper[1], <double>step)
-    cdef floating decay
     for l in range(net.L):
-        for part in range(2):  # the weights (decayed), then the biases (not)
-            if part == 0:  # (the second part: b_l, and gamma_l, beta_l with batch norm)
-                start, count, decay = net.w_off[l], net.b_off[l] - net.w_off[l], <floating>lmbda_over_n
-            else:
-                start, count, decay = net.b_off[l], net.e_off[l] - net.b_off[l], <floating>0
-            n_blocks = (count + STEP_BLOCK - 1) // STEP_BLOCK
-            for block in prange(n_blocks, schedule="static", num_threads=n_threads,
-                                use_threads_if=n_threads > 1 and n_blocks > 1):
-                lo = start + block * STEP_BLOCK
-                hi = min(start + count, lo + STEP_BLOCK)
-                optimizer_step(P + lo, G + lo, S1 + lo, S2 + lo, hi - lo, optimizer,
-                               <floating>eta, <floating>(1.0 / <double>m), decay, regularization,
-                               <floating>hyper[0], <floating>hyper[1], <floating>hyper[2],
-                               <floating>c1, <floating>c2)
+        # the weights (decayed), then the biases (not; and gamma_l, beta_l with batch norm)
+        optimizer_segment(P, G, S1, S2, net.w_off[l], net.b_off[l] - net.w_off[l],
+                          <floating>lmbda_over_n, optimizer, hyper, eta, m, regularization, c1,
+                          c2, n_threads)
+        optimizer_segment(P, G, S1, S2, net.b_off[l], net.e_off[l] - net.b_off[l], <floating>0,
+                          optimizer, hyper, eta, m, regularization, c1, c2, n_threads)
 
 
 ctypedef struct Layout:

@@ -63,7 +63,6 @@ def train_on_batch(model, X, y, grad_output, eta, lmbda, regularization, optimiz
         grad_output = check_grad_output(model, grad_output, len(X))
     m = len(X)
     n_train = m if n_train is None else check_int(n_train, "n_train", 1)
-    model._backend.check_training(model, optimizer, regularization)
     # every check is done: from here on the model changes
     if optimizer != model.optimizer:
         model.optimizer = optimizer
