@@ -15,20 +15,13 @@ import nnfast
 from nnfast.cli import main
 from nnfast.datasets import load_bundled_mnist
 
+from _helpers import cli_error
+
 SMALL = ["--epochs", "1", "--layers", "784,16,10"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def run_error(capsys, argv):
-    """Run argv, expecting a user error: returns the one stderr line."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    out, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnfast: error: "), err
-    assert "Traceback" not in err + out
-    return lines[0]
+run_error = cli_error  # (capsys, argv): the one stderr line of a refused command
 
 
 @pytest.fixture(scope="module")
