@@ -167,11 +167,5 @@ def need_matplotlib(what):
                          "pip install 'nnfast[plot]' (or pip install matplotlib)") from None
 
 
-def check_width(net, X, where):
-    if X.shape[1] != net.sizes[0]:
-        raise UsageError(f"{where} has {X.shape[1]} features per row but the model's input layer "
-                         f"takes {net.sizes[0]}")
-
-
 def percent(fraction):
     return f"{100 * fraction:.2f}%"
