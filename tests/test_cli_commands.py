@@ -307,16 +307,16 @@ def test_absurd_label_is_refused_before_allocating(four_features_csv, monkeypatc
 
 
 def test_layers_too_large_for_memory(four_features_csv, monkeypatch, capsys):
-    import nnfast._cli_train
+    from nnfast.cli import train as cli_train
 
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 16 * 2**30)
     message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]),
                                  "--layers", "4,1000000000,3"])
     assert message.startswith("nnfast: error: --layers 4,1000000000,3: 8,000,000,003 parameters")
     assert "memory" in message and "16.0 GiB" in message
     assert capsys.readouterr().out == ""  # refused before the data was read
     # the default layers (features, 100, classes) are checked too
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 4096)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 4096)
     message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0])])
     assert "the layers (default: features, 100, classes) 4,100,3" in message
 

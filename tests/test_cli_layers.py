@@ -230,13 +230,13 @@ def test_what_the_model_cannot_do_yet_is_one_line(tmp_path, capsys):
 def test_spec_too_large_for_memory_is_refused_before_the_data(monkeypatch, capsys):
     """With --input-shape the spec's parameters are counted from the built layers before the
     data is read; without it, after, and before the model is made."""
-    import nnfast._cli_train
+    from nnfast.cli import train as cli_train
 
     def never(*args, **kwargs):
         raise AssertionError("the model was built")
     monkeypatch.setattr(nnfast.Sequential, "__init__", never)
-    monkeypatch.setattr(nnfast._cli_train, "load_sets", never)
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 2**20)
+    monkeypatch.setattr(cli_train, "load_sets", never)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 2**20)
     spec = "conv:1000:3:padding=same,flatten,dense:10"
     message = run_error(capsys, ["train", "--layers", spec, "--input-shape", "1,28,28"])
     count = 1000 * 9 + 1000 + 1000 * 28 * 28 * 10 + 10
@@ -245,12 +245,12 @@ def test_spec_too_large_for_memory_is_refused_before_the_data(monkeypatch, capsy
 
 
 def test_spec_too_large_for_memory_without_input_shape(monkeypatch, capsys):
-    import nnfast._cli_train
+    from nnfast.cli import train as cli_train
 
     def never(*args, **kwargs):
         raise AssertionError("the model was built")
     monkeypatch.setattr(nnfast.Sequential, "__init__", never)
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 2**20)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 2**20)
     message = run_error(capsys, ["train", "--layers", "dense:100000,dense:10"])
     assert message.startswith("nnfast: error: --layers dense:100000,dense:10: 79,500,010 parameters")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import SUFFIXES
+from .._files import SUFFIXES
 
 
 class UsageError(Exception):
@@ -84,7 +84,7 @@ def _is_file_source(source):
 
 def load_sets(args, dtype):
     """The DataSets named by ``args.data`` (UsageError for what the user got wrong)."""
-    from . import datasets
+    from .. import datasets
 
     source = args.data
     if scale_of(args) != "auto" and not _is_file_source(source):
@@ -111,8 +111,8 @@ def load_sets(args, dtype):
 
 
 def _file_sets(args, source, dtype):
-    from . import datasets
-    from ._files import npz_splits
+    from .. import datasets
+    from .._files import npz_splits
 
     scale = scale_of(args)
     labels = getattr(args, "labels", None)
@@ -137,7 +137,7 @@ def _file_sets(args, source, dtype):
 
 
 def read_model(path, backend=None, threads=None):
-    from . import load
+    from .. import load
 
     if not Path(path).is_file():
         raise UsageError(f"model file {path!r} not found" if not Path(path).exists()

@@ -12,10 +12,10 @@ model would make, so that a mistake is one line before anything is allocated.
 import math
 from dataclasses import dataclass, field
 
-from ._cli_data import UsageError
-from .activations import get_activation
-from .costs import check_pairing, get_cost
-from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from .data import UsageError
+from ..activations import get_activation
+from ..costs import check_pairing, get_cost
+from ..layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
 SPEC_HELP = """\
 layer specs:

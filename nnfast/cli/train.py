@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
+from .data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent)
-from ._cli_layerspec import SPEC_HELP, LayerSpec, parse_input_shape, parse_layers
-from ._progress import ProgressBar, is_tty
-from .training import Callback
+from .layerspec import SPEC_HELP, LayerSpec, parse_input_shape, parse_layers
+from .._progress import ProgressBar, is_tty
+from ..training import Callback
 
 BOOK_LMBDA, BOOK_TRAINING_ROWS = 5.0, 50000  # network2's MNIST runs: lmbda 5.0 over 50,000 rows
 DEFAULT_HIDDEN = 100
@@ -176,7 +176,7 @@ def _check_options(args):
 
 def _split(args, sets):
     """Apply --validation-split (for MNIST: of train + validation, all 60,000 training images)."""
-    from .datasets import train_validation_split
+    from ..datasets import train_validation_split
 
     X, y = sets.parts["train"]
     if "validation" in sets.parts:
@@ -250,8 +250,8 @@ def _check_outputs(text, units, classes, description):
 def _model(args, sets):
     """The network --layers describes, sized and checked against the data (nothing is allocated
     before every check has passed)."""
-    from .model import Sequential
-    from .network import Network
+    from ..model import Sequential
+    from ..network import Network
 
     width, classes = sets.n_features(), _classes(args, sets)
     settings = dict(init=args.init, dtype=args.dtype, backend=args.backend, seed=args.seed,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
+from .data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent, read_model, scale_of)
 
 _SPLITS = ["train", "validation", "test"]
@@ -110,7 +110,7 @@ def run_evaluate(args):
 
 
 def run_predict(args):
-    from .datasets import load_features
+    from ..datasets import load_features
 
     net = read_model(args.model, args.backend, args.threads)
     check_output_path(args.out, "--out")
