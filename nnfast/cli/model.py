@@ -1,7 +1,6 @@
 """``nnfast evaluate``, ``nnfast predict`` and ``nnfast show-errors``: using a saved model, a
 Network or any Sequential (a convolutional one reads its images as flat rows)."""
 
-import argparse
 import math
 from pathlib import Path
 
