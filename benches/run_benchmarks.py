@@ -1,4 +1,4 @@
-"""`nnfast bench` from a source checkout: the same harness (nnfast/bench.py), the same options.
+"""`nnfast bench` from a source checkout: the same harness (nnfast/bench/), the same options.
 
     python benches/run_benchmarks.py                       # the full run (a few minutes)
     python benches/run_benchmarks.py --quick               # under a minute

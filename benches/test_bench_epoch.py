@@ -21,7 +21,7 @@ import pytest
 
 import nnfast
 from nnfast import bench
-from nnfast._bench_baselines import PerExampleNetwork
+from nnfast.bench.baselines import PerExampleNetwork
 
 ROWS = 10_000
 WARMUP_ROWS = 1_000
@@ -98,7 +98,7 @@ def test_feedforward(benchmark, data, arch, dtype, threads, backend):
 
 
 def test_per_example_epoch(benchmark, data):
-    """The book's per-example loop (nnfast._bench_baselines) on [784, 30, 10], batch 10, float64:
+    """The book's per-example loop (nnfast.bench.baselines) on [784, 30, 10], batch 10, float64:
     the baseline of the 20x target, for comparison with test_epoch[784-30-10-b10-float64-1thr-*]."""
     sizes = [784, 30, 10]
     inputs, labels = data

@@ -10,3 +10,23 @@ def make_classification(n, n_in, n_out, seed=0, dtype=np.float64):
     projection = rng.standard_normal((n_in, n_out))
     y = np.argmax(X @ projection + 0.1 * rng.standard_normal((n, n_out)), axis=1)
     return X, y
+
+
+def cli_error(capsys, argv, quiet=False):
+    """Run the nnfast command with argv, expecting a user error: exit status 2, one line
+    ``nnfast: error: ...`` on stderr and no traceback (with quiet, nothing on stdout either).
+    Returns that line."""
+    import pytest
+
+    from nnfast.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnfast: error: "), err
+    assert "Traceback" not in err + out
+    if quiet:
+        assert out == ""
+    return lines[0]

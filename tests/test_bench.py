@@ -1,4 +1,4 @@
-"""The benchmark harness (nnfast.bench, nnfast._bench_baselines) at tiny sizes: the code paths only.
+"""The benchmark harness (nnfast.bench, nnfast.bench.baselines) at tiny sizes: the code paths only.
 
 Nothing here asserts a time: timings are whatever the machine gives; the checks are on FLOP counts,
 the baselines' arithmetic, the report's structure and the command line.
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nnfast import Network, bench
-from nnfast._bench_baselines import NotInstalled, PerExampleNetwork, optional_import
+from nnfast.bench.baselines import NotInstalled, PerExampleNetwork, optional_import
 from nnfast.cli import main as cli_main
 
 TINY = dict(rows=200, gemm_size=64, repeats=1)
@@ -76,15 +76,15 @@ def test_per_example_loop_matches_the_reference_backend(cost):
 @pytest.mark.parametrize("trainer", ["TorchNNTrainer", "TorchManualTrainer"])
 def test_torch_baselines_take_the_books_step(trainer):
     pytest.importorskip("torch")
-    from nnfast import _bench_baselines
+    from nnfast.bench import baselines
 
     rng = np.random.default_rng(2)
     sizes, n = [6, 5, 3], 17
     X = rng.random((n, sizes[0]))
     labels = rng.integers(0, sizes[-1], n)
     net = Network(sizes, dtype="float64", backend="numpy", seed=4)
-    model = getattr(_bench_baselines, trainer)(sizes, X, labels, 5, 0.5, 3.0, "float64", 1,
-                                               weights=list(net.weights), biases=list(net.biases))
+    model = getattr(baselines, trainer)(sizes, X, labels, 5, 0.5, 3.0, "float64", 1,
+                                      weights=list(net.weights), biases=list(net.biases))
     order = rng.permutation(n)
     model.train_epoch(order)
     net.fit(X[order], labels[order], epochs=1, batch_size=5, eta=0.5, lmbda=3.0, shuffle=False,
@@ -95,7 +95,7 @@ def test_torch_baselines_take_the_books_step(trainer):
 
 
 def test_sklearn_baseline_runs_an_epoch():  # scikit-learn is in the test extra: never skipped
-    from nnfast._bench_baselines import SklearnTrainer
+    from nnfast.bench.baselines import SklearnTrainer
 
     rng = np.random.default_rng(0)
     X, labels = rng.random((60, 8)), rng.integers(0, 3, 60)
@@ -114,7 +114,7 @@ def test_optional_import_reports_not_installed(monkeypatch):
 
 
 def test_gemm_probe_shape_of_result():
-    from nnfast._bench_baselines import gemm_probe
+    from nnfast.bench.baselines import gemm_probe
 
     probe = gemm_probe("float32", 1, size=32, repeats=2)
     assert probe["dtype"] == "float32" and probe["threads"] == 1 and probe["flops"] == 2 * 32 ** 3
@@ -284,3 +284,46 @@ def test_plot_without_matplotlib(monkeypatch, tiny_report, tmp_path):
     with pytest.raises(ImportError, match="needs matplotlib"):
         bench.plot(tiny_report, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+# ------------------------------------------------------------------------------------ layout
+def _imports_of(path, package):
+    """The absolute names of the modules a source file of `package` imports, anywhere in it."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_no_core_module_imports_the_bench_or_the_command_line():
+    """The harness (nnfast/bench/) and the command line (nnfast/cli/) sit on top of the core: no
+    other module of nnfast imports them; the command line dispatches `nnfast bench` and is the only
+    one to import the harness, when that command runs."""
+    import subprocess
+    from pathlib import Path
+
+    import nnfast
+
+    root = Path(nnfast.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] in ("bench", "cli") or parts == ("__main__",):  # python -m nnfast: the CLI
+            continue
+        for name in _imports_of(path, ".".join(("nnfast",) + parts[:-1])):
+            if name.startswith(("nnfast.bench", "nnfast.cli")):
+                offenders.append(f"{path.relative_to(root)} imports {name}")
+    assert offenders == []
+    check = ("import sys, nnfast, nnfast.cli, nnfast.datasets, nnfast.io, nnfast.gradcheck; "
+             "loaded = [m for m in sys.modules if m.startswith('nnfast.bench')]; print(loaded)")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

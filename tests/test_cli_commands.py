@@ -15,20 +15,13 @@ import nnfast
 from nnfast.cli import main
 from nnfast.datasets import load_bundled_mnist
 
+from _helpers import cli_error
+
 SMALL = ["--epochs", "1", "--layers", "784,16,10"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def run_error(capsys, argv):
-    """Run argv, expecting a user error: returns the one stderr line."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    out, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnfast: error: "), err
-    assert "Traceback" not in err + out
-    return lines[0]
+run_error = cli_error  # (capsys, argv): the one stderr line of a refused command
 
 
 @pytest.fixture(scope="module")
@@ -314,16 +307,16 @@ def test_absurd_label_is_refused_before_allocating(four_features_csv, monkeypatc
 
 
 def test_layers_too_large_for_memory(four_features_csv, monkeypatch, capsys):
-    import nnfast._cli_train
+    from nnfast.cli import train as cli_train
 
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 16 * 2**30)
     message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0]),
                                  "--layers", "4,1000000000,3"])
     assert message.startswith("nnfast: error: --layers 4,1000000000,3: 8,000,000,003 parameters")
     assert "memory" in message and "16.0 GiB" in message
     assert capsys.readouterr().out == ""  # refused before the data was read
     # the default layers (features, 100, classes) are checked too
-    monkeypatch.setattr(nnfast._cli_train, "_physical_memory", lambda: 4096)
+    monkeypatch.setattr(cli_train, "_physical_memory", lambda: 4096)
     message = run_error(capsys, ["train", "--data", four_features_csv([0, 1, 2, 0])])
     assert "the layers (default: features, 100, classes) 4,100,3" in message
 

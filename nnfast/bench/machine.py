@@ -7,7 +7,9 @@ import subprocess
 
 import numpy as np
 
-from ._bench_baselines import sklearn_version, torch_info
+from .baselines import sklearn_version, torch_info
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nnfast/, not bench/
 
 
 # ------------------------------------------------------------------------------------ the machine
@@ -65,7 +67,7 @@ def _version(distribution, module=None):
 def _git_revision():
     """The commit of the source tree nnfast runs from (and whether it has changes), if it is a
     git checkout; None for an installed package."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = _PACKAGE_DIR
     try:
         commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, timeout=5)
@@ -82,7 +84,8 @@ def machine_info(include_torch=True, include_sklearn=True):
     """CPU, cores, BLAS, OpenMP and the versions of everything a result depends on (a dict).
     torch and sklearn are imported (to check that they work, and for torch's BLAS) unless
     excluded; an excluded or unimportable one is reported by its installed version or None."""
-    from . import __version__, _config
+    from .. import _config
+    from .._version import __version__
 
     try:
         config = _config.config()
@@ -107,7 +110,7 @@ def machine_info(include_torch=True, include_sklearn=True):
         "openmp_threads": config.get("openmp_threads"),
         "compiled_extension": config.get("compiled_extension"),
         "vector_kernels": config.get("simd"),
-        "nnfast_path": os.path.dirname(os.path.abspath(__file__)),
+        "nnfast_path": _PACKAGE_DIR,
         "nnfast_git": _git_revision(),
         "versions": {
             "python": platform.python_version(),

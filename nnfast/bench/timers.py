@@ -4,15 +4,15 @@ import time
 
 import numpy as np
 
-from . import _threads
-from ._bench_baselines import (PerExampleNetwork, SklearnTrainer, TorchManualTrainer,
+from .. import _threads
+from .baselines import (PerExampleNetwork, SklearnTrainer, TorchManualTrainer,
                                TorchNNTrainer)
-from ._bench_config import ETA, ETA_BIG, LMBDA, WARMUP_ROWS
+from .config import ETA, ETA_BIG, LMBDA, WARMUP_ROWS
 
 
 # ------------------------------------------------------------------------------------ timers
 def _network(sizes, dtype, backend, threads, seed):
-    from .network import Network
+    from ..network import Network
 
     return Network(list(sizes), activation="sigmoid", cost="cross_entropy", dtype=dtype,
                    backend=backend, seed=seed, n_threads=threads)

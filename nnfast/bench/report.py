@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 
-from ._bench_config import (BIG_BATCH, BIG_NET, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_INPUTS,
+from .config import (BIG_BATCH, BIG_NET, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_INPUTS,
                             PROFILES, SCHEMA, SMALL_BATCHES, SWEEP_BATCHES, SWEEP_BATCH_NET,
                             SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG, _resolve_options)
-from ._bench_machine import format_machine
+from .machine import format_machine
 
 
 # ------------------------------------------------------------------------------------ targets

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import _threads
+from .. import _threads
 
 
 class NotInstalled(ImportError):

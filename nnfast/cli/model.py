@@ -1,12 +1,12 @@
-"""``nnfast evaluate``, ``nnfast predict`` and ``nnfast show-errors``: using a saved network."""
+"""``nnfast evaluate``, ``nnfast predict`` and ``nnfast show-errors``: using a saved model, a
+Network or any Sequential (a convolutional one reads its images as flat rows)."""
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, check_width, load_sets,
+from .data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent, read_model, scale_of)
 
 _SPLITS = ["train", "validation", "test"]
@@ -14,7 +14,8 @@ _SPLITS = ["train", "validation", "test"]
 
 def _model_options(parser):
     parser.add_argument("model", metavar="MODEL.npz",
-                        help="a network saved by nnfast train --save or Network.save")
+                        help="a model saved by nnfast train --save, Network.save or "
+                             "Sequential.save")
     parser.add_argument("--backend", choices=["cython", "numpy"], default=None,
                         help="run it on this backend (default: the one it was saved with)")
     parser.add_argument("--threads", type=int, default=None,
@@ -60,8 +61,9 @@ def add_parsers(commands):
     errors = commands.add_parser(
         "show-errors", help="draw the examples a saved network gets wrong",
         description="Draw a grid of the misclassified images of a data set, each titled with the "
-                    "predicted and the true class, into a PNG (needs matplotlib). The examples must "
-                    "be square images, such as MNIST's 28 x 28.",
+                    "predicted and the true class, into a PNG (needs matplotlib). The examples are "
+                    "drawn as the model's images (C,H,W with 1 or 3 channels), or for a model of "
+                    "flat rows as square images, such as MNIST's 28 x 28.",
         formatter_class=HelpFormatter)
     _model_options(errors)
     add_data_options(errors)
@@ -79,11 +81,19 @@ def _data_part(args, net):
                          f"{', '.join(sets.parts)})")
     X, y = sets.parts[split]
     where = sets.description if len(sets.parts) == 1 else f"the {split} part of {sets.description}"
-    check_width(net, X, where)
-    if len(y) and y.max() >= max(net.sizes[-1], 2):
+    _check_width(net, X, where)
+    if len(y) and y.max() >= max(net.n_outputs, 2):
         raise UsageError(f"{where} has labels up to {y.max()} but the model has only "
-                         f"{net.sizes[-1]} output units (classes 0 to {net.sizes[-1] - 1})")
+                         f"{net.n_outputs} output units (classes 0 to {net.n_outputs - 1})")
     return X, y, where
+
+
+def _check_width(net, X, where, hint=""):
+    if X.shape[1] != net.n_inputs:
+        images = (f" ({'x'.join(map(str, net.input_shape))} images)"
+                  if len(net.input_shape) == 3 else "")
+        raise UsageError(f"{where} has {X.shape[1]} features per row but the model's input layer "
+                         f"takes {net.n_inputs}{images}{hint}")
 
 
 def run_evaluate(args):
@@ -99,7 +109,7 @@ def run_evaluate(args):
 
 
 def run_predict(args):
-    from .datasets import load_features
+    from ..datasets import load_features
 
     net = read_model(args.model, args.backend, args.threads)
     check_output_path(args.out, "--out")
@@ -109,12 +119,10 @@ def run_predict(args):
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     hint = ""
-    if X.shape[1] != net.sizes[0] and Path(args.input).suffix.lower() == ".csv" and (
-            X.shape[1] == net.sizes[0] + 1 and args.label_column is None):
+    if Path(args.input).suffix.lower() == ".csv" and (
+            X.shape[1] == net.n_inputs + 1 and args.label_column is None):
         hint = " (one too many: if a column holds labels, name it with --label-column)"
-    if X.shape[1] != net.sizes[0]:
-        raise UsageError(f"{args.input} has {X.shape[1]} features per row but the model's input "
-                         f"layer takes {net.sizes[0]}{hint}")
+    _check_width(net, X, args.input, hint)
     classes = net.predict(X).astype(np.int64)
     if args.out is None:
         print("\n".join(map(str, classes.tolist())))
@@ -134,10 +142,7 @@ def run_show_errors(args):
     need_matplotlib("show-errors")
     net = read_model(args.model, args.backend, args.threads)
     X, y, where = _data_part(args, net)
-    side = math.isqrt(X.shape[1])
-    if side * side != X.shape[1]:
-        raise UsageError(f"show-errors draws square images; {where} has {X.shape[1]} features per "
-                         "row, which is not a square number")
+    shape = _image_shape(net, where)
     predicted = net.predict(X)
     wrong = np.flatnonzero(predicted != y)
     print(f"{where}: {len(wrong)} of {len(y)} examples misclassified "
@@ -146,10 +151,35 @@ def run_show_errors(args):
         print(f"nothing to draw; {args.out} not written")
         return 0
     shown = wrong[:args.count]
-    draw_errors(X[shown].reshape(-1, side, side), predicted[shown], y[shown], args.out,
+    draw_errors(_images(X[shown], shape), predicted[shown], y[shown], args.out,
                 title=f"{len(wrong)} of {len(y)} misclassified ({where}); first {len(shown)} shown")
     print(f"drew {len(shown)} of them into {args.out}")
     return 0
+
+
+def _image_shape(net, where):
+    """One example as an image: the model's (C, H, W) with 1 or 3 channels, or for a model of
+    flat rows one channel of a square."""
+    if len(net.input_shape) == 3:
+        if net.input_shape[0] not in (1, 3):
+            raise UsageError(f"show-errors draws grey or colour images (1 or 3 channels); the "
+                             f"model's are {'x'.join(map(str, net.input_shape))}")
+        return net.input_shape
+    width = net.n_inputs
+    side = math.isqrt(width)
+    if side * side != width:
+        raise UsageError(f"show-errors draws square images; {where} has {width} features per "
+                         "row, which is not a square number")
+    return (1, side, side)
+
+
+def _images(rows, shape):
+    """Rows as images for imshow: (n, H, W) grey, or (n, H, W, 3) colour scaled into [0, 1]."""
+    images = rows.reshape(-1, *shape).transpose(0, 2, 3, 1)
+    if shape[0] == 1:
+        return images[..., 0]
+    low, high = float(images.min()), float(images.max())
+    return (images - low) / max(high - low, 1e-12)
 
 
 def draw_errors(images, predicted, true, path, title):
@@ -160,7 +190,7 @@ def draw_errors(images, predicted, true, path, title):
     n = len(images)
     columns = min(n, 8)
     rows = -(-n // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.6),
+    figure, axes = plt.subplots(rows, columns, figsize=(max(1.5 * columns, 6), 1.75 * rows + 0.6),
                                 squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.set_axis_off()

@@ -9,30 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
+from .data import (HelpFormatter, UsageError, add_data_options, check_output_path, load_sets,
                         need_matplotlib, percent)
-from ._progress import ProgressBar, is_tty
-from .training import Callback
+from .layerspec import SPEC_HELP, LayerSpec, parse_input_shape, parse_layers
+from .._progress import ProgressBar, is_tty
+from ..training import Callback
 
 BOOK_LMBDA, BOOK_TRAINING_ROWS = 5.0, 50000  # network2's MNIST runs: lmbda 5.0 over 50,000 rows
 DEFAULT_HIDDEN = 100
+# the plain form's defaults (a Network: the book's) and a layer spec's (a Sequential)
+PLAIN_DEFAULTS = {"activation": "sigmoid", "cost": "cross_entropy", "eta": 0.5}
+SPEC_DEFAULTS = {"activation": "relu", "eta": 0.1}
 # Classes are inferred as the largest label + 1; a data set may leave some unused, but more classes
 # than rows (and than this) means a column that does not hold class numbers.
 MAX_CLASSES_ANY_ROWS = 1000
 PARAMETER_COPIES = 3  # training holds the parameters, their gradient and optimizer state or update
 _BAR_STEPS = 40  # progress bar redraws per epoch (each one a return from the compiled epoch loop)
-
-
-def _layers(text):
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers such as 784,30,10, got {text!r}") from None
-    if len(sizes) < 2 or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"expected at least two positive layer sizes such as 784,30,10, got {text!r}")
-    return sizes
 
 
 def _list_or_one(convert):
@@ -48,25 +40,38 @@ def _list_or_one(convert):
 def add_parser(commands):
     train = commands.add_parser(
         "train", help="train a network and report its accuracy (default: on the bundled MNIST subset)",
-        description="Train a network by mini-batch gradient descent and report its accuracy after "
-                    "every epoch (a progress bar on a terminal, plain lines otherwise) and at the end. "
-                    "By default: [784, 100, 10] sigmoid, cross-entropy, on the MNIST subset bundled "
-                    "with nnfast, 10 epochs, under a minute.",
-        formatter_class=HelpFormatter)
+        description="Train a network by mini-batch gradient descent and report its accuracy after\n"
+                    "every epoch (a progress bar on a terminal, plain lines otherwise) and at the end.\n"
+                    "By default: [784, 100, 10] sigmoid, cross-entropy, on the MNIST subset bundled\n"
+                    "with nnfast, 10 epochs, under a minute. --layers also takes convolutional\n"
+                    "networks: see 'layer specs' below.",
+        epilog=SPEC_HELP, formatter_class=SpecHelpFormatter)
     net = train.add_argument_group("the network")
-    net.add_argument("--layers", type=_layers, default=None, metavar="N,N,...",
+    net.add_argument("--layers", default=None, metavar="N,N,... or SPEC",
                      help="units per layer, input first and output last (default: the data's "
-                          f"features, {DEFAULT_HIDDEN}, its classes: 784,{DEFAULT_HIDDEN},10 for MNIST)")
-    net.add_argument("--activation", type=_list_or_one(str), default="sigmoid",
+                          f"features, {DEFAULT_HIDDEN}, its classes: 784,{DEFAULT_HIDDEN},10 for "
+                          "MNIST), or a layer spec such as conv:20:5,pool:2,flatten,dense:100,"
+                          "dense:10 (see below)")
+    net.add_argument("--input-shape", default=None, metavar="C,H,W",
+                     help="with a layer spec: the shape of one example, channels, height and width "
+                          "(default: one channel of a square image, 1,28,28 for 784 features)")
+    net.add_argument("--activation", type=_list_or_one(str), default=None,
                      help="one activation for every layer, or a comma-separated one per layer "
-                          "(sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, identity, softmax)")
-    net.add_argument("--cost", default="cross_entropy",
+                          "(sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, identity, softmax, "
+                          "maxout; default: sigmoid); with a layer spec, the one of the conv and "
+                          "hidden dense layers without act= (default: relu)")
+    net.add_argument("--cost", default=None,
                      help="cross_entropy (sigmoid output), log_likelihood (softmax output), "
-                          "quadratic or hinge")
+                          "quadratic or hinge (default: cross_entropy; with a layer spec, the one "
+                          "its output layer pairs with)")
     net.add_argument("--init", default="scaled_normal",
                      help="weight initialisation: scaled_normal, normal, uniform, xavier, he")
-    net.add_argument("--dropout", type=_list_or_one(float), default=0.0, metavar="P",
-                     help="dropout probability of every hidden layer, or one per hidden layer")
+    net.add_argument("--dropout", type=_list_or_one(float), default=None, metavar="P",
+                     help="dropout probability of every hidden layer, or one per hidden layer "
+                          "(default: none; a layer spec has dropout:P layers instead)")
+    net.add_argument("--batch-norm", action="store_true",
+                     help="batch-normalise every hidden layer (with a layer spec: every conv and "
+                          "hidden dense layer, as :bn does for one)")
     net.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                      help="of the parameters and the data (float32 is about twice as fast)")
     net.add_argument("--backend", choices=["cython", "numpy"], default="cython",
@@ -79,7 +84,9 @@ def add_parser(commands):
     fit = train.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=10, help="passes over the training data")
     fit.add_argument("--batch-size", type=int, default=10, help="mini-batch size")
-    fit.add_argument("--eta", type=float, default=0.5, help="learning rate")
+    fit.add_argument("--eta", type=float, default=None,
+                     help=f"learning rate (default: {PLAIN_DEFAULTS['eta']}; with a layer spec "
+                          f"{SPEC_DEFAULTS['eta']})")
     fit.add_argument("--lmbda", type=float, default=None,
                      help="regularisation; each step decays the weights by eta*lmbda/n, n the "
                           "number of training rows (default: the book's 5.0 scaled to n, "
@@ -111,7 +118,39 @@ def add_parser(commands):
     return train
 
 
+class SpecHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The options' help as HelpFormatter; the description and the layer-spec syntax as written."""
+
+
+def _architecture(args):
+    """Parse --layers (``args.sizes`` for the plain form, ``args.spec`` for a layer spec) and
+    --input-shape, refuse the options that do not apply to the form, and fill in the form's
+    defaults for the options left out."""
+    layers = None if args.layers is None else parse_layers(args.layers)
+    args.spec = layers if isinstance(layers, LayerSpec) else None
+    args.sizes = None if args.spec else layers
+    if args.input_shape is not None:
+        args.input_shape = parse_input_shape(args.input_shape)
+    if args.spec is None:
+        if args.input_shape is not None:
+            raise UsageError("--input-shape goes with a layer spec (--layers conv:...); the plain "
+                             "form N,N,... reads flat rows")
+        defaults = PLAIN_DEFAULTS
+    else:
+        if args.dropout is not None:
+            raise UsageError(f"--dropout goes with the plain form N,N,...; a layer spec has "
+                             f"dropout:P layers (--layers {args.spec.text})")
+        if isinstance(args.activation, list):
+            raise UsageError("--activation takes one name with a layer spec (for its conv and "
+                             "hidden dense layers); give one layer another with :act=NAME")
+        defaults = SPEC_DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def _check_options(args):
+    _architecture(args)
     for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value < 1:
             raise UsageError(f"{option} must be at least 1, got {value}")
@@ -123,8 +162,11 @@ def _check_options(args):
         raise UsageError(f"--validation-split must be between 0 and 1, got {args.validation_split}")
     if args.early_stopping is not None and args.early_stopping < 1:
         raise UsageError(f"--early-stopping must be at least 1, got {args.early_stopping}")
-    if args.layers is not None:
-        _check_parameter_memory(args.layers, args.dtype, "--layers")
+    if args.sizes is not None:
+        _check_parameter_memory(_dense_parameters(args.sizes), args.dtype,
+                                f"--layers {args.layers}")
+    if args.spec is not None and args.input_shape is not None:
+        _plan_spec(args, args.input_shape)  # the layers' shapes and memory, before the data
     check_output_path(args.save, "--save")
     check_output_path(args.plot, "--plot")
     check_output_path(args.json, "--json")
@@ -134,7 +176,7 @@ def _check_options(args):
 
 def _split(args, sets):
     """Apply --validation-split (for MNIST: of train + validation, all 60,000 training images)."""
-    from .datasets import train_validation_split
+    from ..datasets import train_validation_split
 
     X, y = sets.parts["train"]
     if "validation" in sets.parts:
@@ -156,15 +198,19 @@ def _physical_memory():
         return None
 
 
-def _check_parameter_memory(sizes, dtype, what):
-    """Refuse layers whose parameters, a few copies of them, would not fit in the machine's memory
-    (before anything is allocated, instead of a MemoryError or a machine brought to swapping)."""
-    count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+def _dense_parameters(sizes):
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def _check_parameter_memory(count, dtype, what):
+    """Refuse layers whose `count` parameters, a few copies of them, would not fit in the
+    machine's memory (before anything is allocated, instead of a MemoryError or a machine brought
+    to swapping). `what` names the layers: ``--layers 784,30,10``."""
     needed = count * np.dtype(dtype).itemsize
     memory = _physical_memory()
     if memory is not None and PARAMETER_COPIES * needed > memory:
         raise UsageError(
-            f"{what} {','.join(map(str, sizes))}: {count:,} parameters take "
+            f"{what}: {count:,} parameters take "
             f"{needed / 2**30:.1f} GiB of {dtype} and training holds about {PARAMETER_COPIES} "
             f"copies (weights, gradient, optimizer state), more than this machine's "
             f"{memory / 2**30:.1f} GiB of memory; use smaller layers")
@@ -186,22 +232,47 @@ def _classes(args, sets):
     return classes
 
 
-def _sizes(args, sets):
-    width, classes = sets.n_features(), _classes(args, sets)
-    if args.layers is None:
-        sizes = [width, DEFAULT_HIDDEN, classes]
-        _check_parameter_memory(sizes, args.dtype, "the layers (default: features, "
-                                f"{DEFAULT_HIDDEN}, classes)")
-        return sizes
-    sizes = args.layers
-    text = ",".join(map(str, sizes))
-    if sizes[0] != width:
-        raise UsageError(f"--layers {text}: the layers must start with {width}, the number of "
-                         f"features per row of {sets.description}")
-    if sizes[-1] != classes and not (sizes[-1] == 1 and classes <= 2):
+def _plan_spec(args, input_shape):
+    """The layer spec's (layers, built records, cost) for this input shape, its parameters'
+    memory checked."""
+    layers, built, cost = args.spec.plan(input_shape, args.activation, args.batch_norm, args.cost)
+    _check_parameter_memory(sum(record.n_params for record in built), args.dtype,
+                            f"--layers {args.spec.text}")
+    return layers, built, cost
+
+
+def _check_outputs(text, units, classes, description):
+    if units != classes and not (units == 1 and classes <= 2):
         raise UsageError(f"--layers {text}: the layers must end with {classes}, one output unit per "
-                         f"class (the labels of {sets.description} are 0 to {classes - 1})")
-    return sizes
+                         f"class (the labels of {description} are 0 to {classes - 1})")
+
+
+def _model(args, sets):
+    """The network --layers describes, sized and checked against the data (nothing is allocated
+    before every check has passed)."""
+    from ..model import Sequential
+    from ..network import Network
+
+    width, classes = sets.n_features(), _classes(args, sets)
+    settings = dict(init=args.init, dtype=args.dtype, backend=args.backend, seed=args.seed,
+                    n_threads=args.threads)
+    if args.spec is not None:
+        shape = args.spec.input_shape(width, args.input_shape, sets.description)
+        layers, built, cost = _plan_spec(args, shape)
+        _check_outputs(args.spec.text, built[-1].n_out, classes, sets.description)
+        return Sequential(layers, shape, cost=cost, **settings)
+    if args.sizes is None:
+        sizes = [width, DEFAULT_HIDDEN, classes]
+        _check_parameter_memory(_dense_parameters(sizes), args.dtype, "the layers (default: "
+                                f"features, {DEFAULT_HIDDEN}, classes) {','.join(map(str, sizes))}")
+    else:
+        sizes = args.sizes
+        if sizes[0] != width:
+            raise UsageError(f"--layers {args.layers}: the layers must start with {width}, the "
+                             f"number of features per row of {sets.description}")
+        _check_outputs(args.layers, sizes[-1], classes, sets.description)
+    return Network(sizes, activation=args.activation, cost=args.cost, dropout=args.dropout or 0.0,
+                   batch_norm=args.batch_norm, **settings)
 
 
 class _EpochBar(Callback):
@@ -222,16 +293,11 @@ class _EpochBar(Callback):
 
 
 def run(args):
-    from .network import Network
-
     _check_options(args)  # everything the user chose is checked before data loading or output
     sets = load_sets(args, args.dtype)
     if args.validation_split is not None:
         _split(args, sets)
-    sizes = _sizes(args, sets)
-    net = Network(sizes, activation=args.activation, cost=args.cost, init=args.init,
-                  dtype=args.dtype, backend=args.backend, seed=args.seed, n_threads=args.threads,
-                  dropout=args.dropout)
+    net = _model(args, sets)
     X, y = sets.parts["train"]
     watched_name = next((name for name in ("validation", "test") if name in sets.parts), None)
     watched = sets.parts.get(watched_name)
@@ -283,7 +349,8 @@ def run(args):
         history.save(args.json)
         lines.append(f"saved the history to {args.json}")
     if args.plot:
-        history.plot(args.plot, title=f"{net.sizes} on {sets.description}",
+        layers = args.spec.text if args.spec is not None else net.sizes
+        history.plot(args.plot, title=f"{layers} on {sets.description}",
                      validation_label=watched_name or "validation")
         lines.append(f"plotted the curves to {args.plot}")
     print("\n".join(lines), flush=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets.files import SUFFIXES
+from ..datasets.files import SUFFIXES
 
 
 class UsageError(Exception):
@@ -84,7 +84,7 @@ def _is_file_source(source):
 
 def load_sets(args, dtype):
     """The DataSets named by ``args.data`` (UsageError for what the user got wrong)."""
-    from . import datasets
+    from .. import datasets
 
     source = args.data
     if scale_of(args) != "auto" and not _is_file_source(source):
@@ -111,8 +111,8 @@ def load_sets(args, dtype):
 
 
 def _file_sets(args, source, dtype):
-    from . import datasets
-    from .datasets.files import npz_splits
+    from .. import datasets
+    from ..datasets.files import npz_splits
 
     scale = scale_of(args)
     labels = getattr(args, "labels", None)
@@ -137,7 +137,7 @@ def _file_sets(args, source, dtype):
 
 
 def read_model(path, backend=None, threads=None):
-    from . import load
+    from .. import load
 
     if not Path(path).is_file():
         raise UsageError(f"model file {path!r} not found" if not Path(path).exists()
@@ -165,12 +165,6 @@ def need_matplotlib(what):
     except ImportError:
         raise UsageError(f"{what} needs matplotlib, which is not installed: "
                          "pip install 'nnfast[plot]' (or pip install matplotlib)") from None
-
-
-def check_width(net, X, where):
-    if X.shape[1] != net.sizes[0]:
-        raise UsageError(f"{where} has {X.shape[1]} features per row but the model's input layer "
-                         f"takes {net.sizes[0]}")
 
 
 def percent(fraction):

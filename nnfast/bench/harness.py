@@ -1,4 +1,4 @@
-"""``nnfast bench``: how fast nnfast trains and infers on this machine, against its baselines.
+"""``nnfast bench``, the measuring: how fast nnfast trains and infers on this machine, against its baselines.
 
     nnfast bench                          # the full run (50,000 rows per epoch; a few minutes)
     nnfast bench --quick                  # 10,000 rows, fewer repeats, slow baselines skipped (< 1 min)
@@ -13,7 +13,7 @@ What is measured, in one process and one run:
   float32, 1 and 2 threads, and of [784, 512, 512, 10] at batch 256; inference (``feedforward``) on
   10,000 rows; synthetic MNIST-shaped data (uniform [0, 1) pixels, labels 0-9, fixed seed);
 * implementations: nnfast's compiled backend, its NumPy reference backend, the book's per-example
-  loop (``nnfast._bench_baselines.PerExampleNetwork``), PyTorch (nn + optim.SGD, and hand-written
+  loop (``nnfast.bench.baselines.PerExampleNetwork``), PyTorch (nn + optim.SGD, and hand-written
   matmuls without autograd) and scikit-learn's MLPClassifier when installed ("not installed" rows
   otherwise);
 * a FLOP time bound: the exact FLOP count of an epoch (2 m n_in n_out per layer for the forward
@@ -38,21 +38,15 @@ import tracemalloc
 
 import numpy as np
 
-from . import _threads
-from ._bench_baselines import NotInstalled, gemm_probes
-from ._bench_config import (BIG_BATCH, BIG_NET, DTYPES, ETA, ETA_BIG, IMPLEMENTATIONS, LMBDA,
-                            N_CLASSES, N_INPUTS, PROFILES, SCHEMA, SKIPPABLE, SMALL_BATCHES,
-                            SMALL_NETS, SWEEP_BATCHES, SWEEP_BATCH_NET, SWEEP_WIDTHS,
-                            SWEEP_WIDTH_BATCH, TARGET_CONFIG, WARMUP_ROWS, _resolve_options,
-                            batch_flops, epoch_flops, inference_flops, make_data)
-from ._bench_machine import format_machine, machine_info  # noqa: F401 (format_machine: re-export)
-from ._bench_timers import _eta, _infer_timer, _network, _train_timer
-# _find, reproduce_command: re-exported (tests reach them as nnfast.bench.*)
-from ._bench_report import (_find, _net, evaluate_targets, format_report, format_table,  # noqa: F401
-                            format_targets, plot, read_json, reproduce_command, write_json)
-
-__all__ = ["main", "run", "format_report", "format_table", "format_targets", "evaluate_targets",
-           "batch_flops", "epoch_flops", "inference_flops", "machine_info", "make_data", "plot"]
+from .. import _threads
+from .baselines import NotInstalled, gemm_probes
+from .config import (BIG_BATCH, BIG_NET, DTYPES, ETA, ETA_BIG, IMPLEMENTATIONS, LMBDA, N_CLASSES,
+                     N_INPUTS, PROFILES, SCHEMA, SKIPPABLE, SMALL_BATCHES, SMALL_NETS, SWEEP_BATCHES,
+                     SWEEP_BATCH_NET, SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG, WARMUP_ROWS,
+                     _resolve_options, epoch_flops, inference_flops, make_data)
+from .machine import machine_info
+from .report import _net, evaluate_targets, format_report, plot, read_json, write_json
+from .timers import _eta, _infer_timer, _network, _train_timer
 
 
 # ------------------------------------------------------------------------------------ measuring
@@ -524,7 +518,3 @@ def main(argv=None, prog="nnfast bench", parser_class=argparse.ArgumentParser):
             print(f"{prog}: cannot plot: {exc}", file=sys.stderr)
             return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

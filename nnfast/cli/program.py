@@ -1,22 +1,11 @@
-"""The ``nnfast`` command line: ``train``, ``evaluate``, ``predict``, ``show-errors``, ``info`` and
-``bench``.
-
-Run ``nnfast --help`` (or ``python -m nnfast --help``) for the commands and ``nnfast COMMAND --help``
-for their options. User mistakes (bad options, missing or malformed files, data that does not fit
-the network, values the API refuses, layers or labels too large for the machine's memory) print
-one line ``nnfast: error: ...`` on stderr and exit with status 2; they never show a traceback. Any
-other failure of a command (a MemoryError, a bug) prints one line too, naming the exception's type,
-and exits with status 2; an interrupt (Ctrl-C) prints ``nnfast: interrupted`` and exits with 130.
-The commands live in ``nnfast._cli_train`` and ``nnfast._cli_model``.
-"""
+"""The ``nnfast`` program: its argument parser (one subcommand per command module) and `main`,
+which turns every failure into one ``nnfast: error: ...`` line."""
 
 import argparse
 import sys
 
-from . import _cli_model, _cli_train
-from ._cli_data import UsageError
-
-__all__ = ["main", "build_parser", "UsageError"]
+from . import model, train
+from .data import UsageError
 
 PROG = "nnfast"
 
@@ -30,15 +19,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     """The argument parser of the ``nnfast`` command (exposed for documentation and tests)."""
-    from . import __version__
+    from .._version import __version__
 
     parser = _Parser(prog=PROG, description="Classic feed-forward neural networks on fast Cython "
                                             "kernels. Start with: nnfast train")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    _cli_train.add_parser(commands)
-    _cli_model.add_parsers(commands)
+    train.add_parser(commands)
+    model.add_parsers(commands)
 
     info = commands.add_parser("info", help="show how nnfast was built and what it runs on",
                                description="Show the version, OpenMP, BLAS, dtypes and backends.")
@@ -52,7 +41,7 @@ def build_parser():
 
 
 def _info(args):
-    from . import show_config
+    from .. import show_config
 
     show_config()
     return 0
@@ -60,7 +49,7 @@ def _info(args):
 
 def _bench(argv):
     """``nnfast bench``: nnfast.bench.main with this command's one-line errors."""
-    from . import bench
+    from .. import bench
 
     return bench.main(argv, prog=f"{PROG} bench", parser_class=_Parser)
 
