@@ -97,7 +97,42 @@ ARCHITECTURES = [
 
 
 @st.composite
+def conv_models(draw):
+    """A small convolutional model: Conv2D (any stride, padding, batch norm), pooling (max or
+    average, overlapping or not), maybe a BatchNorm layer, Flatten, Dropout, Dense layers."""
+    channels, height, width = draw(st.integers(1, 2)), draw(st.integers(3, 7)), draw(st.integers(3, 7))
+    kernel = draw(st.integers(1, min(3, height, width)))
+    layers = [nnfast.Conv2D(draw(st.integers(1, 3)), kernel, stride=draw(st.integers(1, 2)),
+                            padding=draw(st.sampled_from(["valid", "same"])),
+                            activation=draw(st.sampled_from(["relu", "tanh", "sigmoid", "elu"])),
+                            batch_norm=draw(st.booleans()))]
+    if draw(st.booleans()):
+        layers.append(draw(st.sampled_from([nnfast.MaxPool2D, nnfast.AvgPool2D]))(
+            1, stride=draw(st.sampled_from([None, 1]))))
+    if draw(st.booleans()):
+        layers.append(nnfast.BatchNorm(activation=draw(st.sampled_from(["identity", "relu"]))))
+    layers += [nnfast.Flatten(), nnfast.Dropout(draw(st.sampled_from([0.0, 0.3]))),
+               nnfast.Dense(draw(st.integers(1, 5)), "tanh", batch_norm=draw(st.booleans()))]
+    spec = dict(draw(st.sampled_from(ARCHITECTURES)))
+    n_out = draw(st.integers(2, 4))
+    output = spec.get("output_activation", spec["activation"])
+    layers.append(nnfast.Dense(n_out, output))
+    net = nnfast.Sequential(layers, (channels, height, width), cost=spec["cost"],
+                            dtype=draw(st.sampled_from(["float32", "float64"])),
+                            backend=draw(st.sampled_from(["cython", "numpy"])),
+                            seed=draw(st.integers(0, 99)), n_threads=draw(st.sampled_from([1, 2])))
+    if draw(st.booleans()):  # a trained model, with optimizer state
+        X = np.random.default_rng(0).random((8, net.n_inputs))
+        quietly(net.fit, X, np.arange(8) % n_out, epochs=1, batch_size=3,
+                optimizer=draw(st.sampled_from(["sgd", "adam", "momentum"])))
+    return net
+
+
+@st.composite
 def networks(draw):
+    """A Network or (one time in two) a convolutional Sequential: every property holds for both."""
+    if draw(st.booleans()):
+        return draw(conv_models())
     n_in, hidden, n_out = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 4))
     spec = dict(draw(st.sampled_from(ARCHITECTURES)))
     if spec["cost"] in ("log_likelihood", "hinge") and n_out == 1:
@@ -149,7 +184,7 @@ def outcome(function, *args, allowed=DOCUMENTED, **kwargs):
 
 
 def labels_for(net):
-    n_out = net.sizes[-1]
+    n_out = net.n_outputs
     return st.one_of(arrays((6,), integers=(-1, max(n_out, 2) + 1)), arrays((6,), integers=(0, max(n_out, 2))),
                      arrays((6, n_out)))
 
@@ -190,7 +225,7 @@ def test_inference_entry_points(data):
     """feedforward / predict / cost / accuracy / gradient / gradcheck: a result of the right shape,
     or a documented refusal; the network never changes (these only read it)."""
     net = data.draw(networks())
-    n_in, n_out = net.sizes[0], net.sizes[-1]
+    n_in, n_out = net.n_inputs, net.n_outputs
     X = data.draw(arrays((6, n_in)))
     y = data.draw(labels_for(net))
     before = snapshot(net)
@@ -200,7 +235,7 @@ def test_inference_entry_points(data):
         kind, result = outcome(net.feedforward, X)
         if kind == "ok":
             assert result.shape == (np.shape(X)[0], n_out) and result.dtype == net.dtype
-            assert np.all(np.isfinite(result)) or net.activations[-1].name == "identity"
+            assert np.all(np.isfinite(result)) or net.built[-1].activation.name == "identity"
     elif call == "predict":
         kind, result = outcome(net.predict, X)
         if kind == "ok":
@@ -236,10 +271,10 @@ def test_fit_with_absurd_arguments(data):
     """fit: a History with finite parameters; or a refusal that leaves the network exactly as it
     was; or TrainingDiverged, after which the parameters are finite (the last finished epoch)."""
     net = data.draw(networks())
-    n_in = net.sizes[0]
+    n_in = net.n_inputs
     good = data.draw(st.booleans())  # half the examples with clean data, to reach training
     X = np.random.default_rng(1).random((6, n_in)) if good else data.draw(arrays((6, n_in)))
-    y = np.arange(6) % max(net.sizes[-1], 2) if good else data.draw(labels_for(net))
+    y = np.arange(6) % max(net.n_outputs, 2) if good else data.draw(labels_for(net))
     kwargs = dict(
         epochs=data.draw(mostly(2, [1, 3, 0, -1, 2.0, True, np.int32(2), None])),
         batch_size=data.draw(mostly(4, [1, 10, 0, -1, 10**30, 2.5, True, np.int64(3)])),
@@ -282,7 +317,7 @@ def test_fit_with_absurd_arguments(data):
 def test_parameter_assignment(data):
     net = data.draw(networks())
     before = snapshot(net)
-    layer = data.draw(st.integers(0, len(net.weights) - 1))
+    layer = data.draw(st.sampled_from([l for l, w in enumerate(net.weights) if w is not None]))
     shape = net.weights[layer].shape
     value = data.draw(arrays(shape))
     how = data.draw(st.sampled_from(["item", "all", "index"]))
@@ -291,7 +326,7 @@ def test_parameter_assignment(data):
     elif how == "index":
         kind, _ = outcome(net.biases.__setitem__, data.draw(st.sampled_from([1.5, "0", None])), value)
     else:
-        values = [w.copy() for w in net.weights]
+        values = [None if w is None else w.copy() for w in net.weights]
         values[layer] = value
         kind, _ = outcome(setattr, net, "weights", values)
     if kind == "ok":
@@ -324,7 +359,7 @@ def test_save_and_load(data, tmp_path_factory):
     assert kind == "ok"
     np.testing.assert_array_equal(loaded.params, net.params)
     np.testing.assert_array_equal(loaded.bn_running, net.bn_running)
-    X = np.random.default_rng(2).random((5, net.sizes[0]))
+    X = np.random.default_rng(2).random((5, net.n_inputs))
     if loaded.backend == net.backend:
         np.testing.assert_array_equal(loaded.feedforward(X), net.feedforward(X))
     else:
