@@ -10,7 +10,7 @@ import pytest
 import nnfast
 from nnfast import _format, io as nnio
 from nnfast.activations import elu, leaky_relu
-from nnfast.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from nnfast.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
 DATA = Path(__file__).parent / "data"
 BACKENDS = ["cython", "numpy"]
@@ -62,6 +62,28 @@ def test_a_conv_net_saved_mid_training_continues_bit_for_bit(tmp_path, backend, 
     net.fit(X, y, epochs=2, batch_size=7, eta=0.05, lmbda=0.2)
     loaded.fit(X, y, epochs=2, batch_size=7, eta=0.05, lmbda=0.2)
     assert loaded.params.tobytes() == net.params.tobytes()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_conv_net_with_adam_and_batch_norm_continues_bit_for_bit(tmp_path, backend):
+    """Saved mid-training: the parameters, Adam's moments and step count, the running statistics
+    and the generator come back, so the next epochs are the same bits."""
+    X, y = blobs(40, 2 * 8 * 7, 3, 3)
+    layers = [Conv2D(3, 3, batch_norm=True), MaxPool2D(2, stride=1), BatchNorm("relu"),
+              Flatten(), Dropout(0.2), Dense(6, "tanh", batch_norm=True), Dense(3, "softmax")]
+    net = nnfast.Sequential(layers, (2, 8, 7), backend=backend, seed=4, n_threads=2)
+    net.fit(X, y, epochs=2, batch_size=8, eta=0.01, optimizer="adam", lmbda=0.1)
+    path = tmp_path / "bn-adam.npz"
+    net.save(path)
+    loaded = nnio.load(path)
+    assert loaded.optimizer == net.optimizer and loaded.optimizer_steps == 10
+    assert loaded.running.tobytes() == net.running.tobytes()
+    for model in (net, loaded):
+        model.fit(X, y, epochs=2, batch_size=8, eta=0.01, optimizer="adam", lmbda=0.1)
+    assert loaded.params.tobytes() == net.params.tobytes()
+    assert loaded.running.tobytes() == net.running.tobytes()
+    for a, b in zip(loaded.optimizer_state, net.optimizer_state):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_a_network_comes_back_as_a_network_with_its_layers(tmp_path):
