@@ -116,3 +116,52 @@ def test_results_do_not_depend_on_thread_count(sizes, batch_size):
     np.testing.assert_array_equal(results[0][0], results[1][0])  # bitwise
     assert results[0][1] == results[1][1]
     np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+@pytest.mark.parametrize("options", [
+    dict(activation="tanh", output_activation="softmax", cost="log_likelihood", dropout=0.3),
+    dict(activation=[nnfast.activations.maxout(3), "relu", "sigmoid"], dropout=[0.2, 0.0]),
+    dict(activation="relu", output_activation="softmax", cost="log_likelihood", batch_norm=True,
+         dropout=0.25),
+])
+@pytest.mark.parametrize("optimizer,regularization", [("sgd", "l2"), ("sgd", "l1"),
+                                                      ("momentum", "l2"), ("adam", "l1")])
+def test_the_layer_interpreter_is_the_books_dense_network(options, optimizer, regularization):
+    """backend="numpy" runs every model on the layer interpreter (nnfast/reference/conv.py);
+    nnfast/reference/sgd.py writes the dense network in the book's four equations. One epoch of
+    30 steps with dropout: the two agree to rounding."""
+    from nnfast import reference
+    from nnfast._backend import NumpyBackend
+    from nnfast.training.optimizers import get_optimizer
+
+    sizes = [8, 7, 6, 3]
+    X, y = make_classification(90, 8, 3, seed=4)
+    net = nnfast.Network(sizes, backend="numpy", seed=5, **options)
+    twin = nnfast.Network(sizes, backend="numpy", seed=5, **options)
+    net.fit(X, y, epochs=1, batch_size=3, eta=0.05, lmbda=0.4, optimizer=optimizer,
+            regularization=regularization, monitor=False)
+    # the same epoch in the book's formulation, with the same permutation and dropout masks
+    order = twin.rng.permutation(len(X)).astype(np.intp)
+    keep = twin._draw_dropout_masks(len(X))
+    backend = twin._backend
+    dense_masks = None
+    if keep is not None:
+        masks = backend._masks(twin, keep)
+        dense_masks = [None] * len(sizes)
+        for position, l in enumerate(twin._dense.weight_layers, start=1):
+            if l + 1 < len(twin.built) and twin.built[l + 1].kind == "dropout":
+                dense_masks[position] = masks[l + 1]
+    twin.optimizer = get_optimizer(optimizer)
+    twin._reset_optimizer_state()
+    per_array = [twin.layer_views(s) + twin.norm_views(s) if len(s) else None
+                 for s in twin.optimizer_state]
+    states = [tuple(tuple(None if views is None else views[kind][l] for views in per_array)
+                    for kind in range(4)) for l in range(len(sizes) - 1)]
+    Y = reference.one_hot(y.astype(np.intp), 3, twin.dtype)
+    steps = reference.train_epoch(twin.weights, twin.biases, twin.activations,
+                                  twin.cost_function, X, Y, order, 3, 0.05, 0.4, len(X),
+                                  regularization, dense_masks, twin.optimizer, states, 0,
+                                  backend._norms(twin))
+    assert steps == net.optimizer_steps == 30
+    np.testing.assert_allclose(net.params, twin.params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.running, twin.running, rtol=1e-12, atol=1e-14)
