@@ -1,5 +1,7 @@
 """Data makers shared by the tests (tests/ is on sys.path, see pyproject.toml)."""
 
+import json
+
 import numpy as np
 
 
@@ -30,3 +32,16 @@ def cli_error(capsys, argv, quiet=False):
     if quiet:
         assert out == ""
     return lines[0]
+
+
+def metadata_of(path):
+    """The JSON metadata document of a saved model file."""
+    with np.load(path, allow_pickle=False) as archive:
+        return json.loads(archive["metadata"].tobytes().decode("utf-8"))
+
+
+def write_archive(path, metadata, arrays):
+    """An archive laid out like save()'s, from a metadata dict and arrays (for crafted files)."""
+    document = json.dumps(metadata).encode("utf-8")
+    with open(path, "wb") as handle:
+        np.savez(handle, metadata=np.frombuffer(document, dtype=np.uint8), **arrays)

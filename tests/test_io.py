@@ -13,7 +13,7 @@ import pytest
 import nnfast
 from nnfast import io as nnio
 from nnfast.activations import elu, leaky_relu, maxout
-from _helpers import make_classification
+from _helpers import make_classification, metadata_of, write_archive
 
 BACKENDS = ["cython", "numpy"]
 DTYPES = ["float64", "float32"]
@@ -53,18 +53,6 @@ def assert_same_network(a, b, backend=None):
     assert a.params.tobytes() == b.params.tobytes()  # bit for bit
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(wa, wb)
-
-
-def metadata_of(path):
-    with np.load(path, allow_pickle=False) as archive:
-        return json.loads(archive["metadata"].tobytes().decode("utf-8"))
-
-
-def write_archive(path, metadata, arrays):
-    """An archive laid out like save()'s, from a metadata dict and arrays (for crafted files)."""
-    document = json.dumps(metadata).encode("utf-8")
-    with open(path, "wb") as handle:
-        np.savez(handle, metadata=np.frombuffer(document, dtype=np.uint8), **arrays)
 
 
 @pytest.fixture

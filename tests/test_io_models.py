@@ -10,21 +10,11 @@ import pytest
 import nnfast
 from nnfast import _format, io as nnio
 from nnfast.activations import elu, leaky_relu
+from _helpers import metadata_of, write_archive
 from nnfast.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
 DATA = Path(__file__).parent / "data"
 BACKENDS = ["cython", "numpy"]
-
-
-def metadata_of(path):
-    with np.load(path, allow_pickle=False) as archive:
-        return json.loads(archive["metadata"].tobytes().decode("utf-8"))
-
-
-def write_archive(path, metadata, arrays):
-    document = json.dumps(metadata).encode("utf-8")
-    with open(path, "wb") as handle:
-        np.savez(handle, metadata=np.frombuffer(document, dtype=np.uint8), **arrays)
 
 
 def records(model):
