@@ -260,3 +260,30 @@ def test_stop_training_from_a_callback(kind, backend):
 
     history = make(kind, backend).fit(X, y, epochs=5, callbacks=[stop])
     assert history.epoch == [1] and history.stop_reason == "callback"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("init", sorted(nnfast.INITIALIZERS) + ["callable"])
+def test_every_initializer_on_every_model(kind, init):
+    """The same draws on both backends; a conv layer's weights as a (F, C*kh*kw) matrix of
+    fan-in C*kh*kw, reshaped; batch norm's gamma starts at 1 and the normalised layer's bias at 0."""
+    if init == "callable":
+        init = lambda rng, n_in, n_out: (rng.uniform(-1, 1, (n_out, n_in)) / n_in, np.ones(n_out))
+    nets = []
+    for backend in BACKENDS:
+        if kind == "dense":
+            net = Network([12, 7, 3], init=init, batch_norm=True, backend=backend, seed=3)
+        else:
+            net = Sequential([Conv2D(3, 3, batch_norm=True), Flatten(), Dense(3, "softmax")],
+                             SHAPE, init=init, backend=backend, seed=3)
+        nets.append(net)
+    assert nets[0].params.tobytes() == nets[1].params.tobytes()
+    first = nets[0].weights[0].reshape(len(nets[0].weights[0]), -1)
+    fan_in = first.shape[1]
+    if init == "he":
+        assert 0.5 < first.std() * np.sqrt(fan_in / 2) < 1.5
+    assert np.all(nets[0].bn_gamma[0] == 1) and not nets[0].biases[0].any()
+    X, y = data(kind)
+    for net in nets:
+        net.fit(X, y, epochs=2, batch_size=8, eta=0.05)
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
