@@ -277,9 +277,25 @@ def test_user_errors_of_the_new_commands(trained, blobs, tmp_path, capsys):
         (["train", "--json", str(tmp_path)], "is a directory"),
         (["train", "--optimizer", "lbfgs"], "lbfgs"),
         (["train", "--dropout", "1.5"], "dropout"),
+        (["train", "--schedule", "cosine"], "choose constant, inverse_time"),
+        (["train", "--schedule", "inverse_time:0.5"], "tau must be a number >= 1"),
+        (["train", "--schedule", "halve_on_plateau:x"], "--schedule halve_on_plateau:x"),
+        (["train", "--data", str(labelled), "--schedule", "halve_on_plateau"],
+         "needs a validation set"),
     ]
     for argv, expected in cases:
         assert expected in run_error(capsys, argv), argv
+
+
+def test_train_with_a_schedule(tmp_path, capsys):
+    """--schedule inverse_time:1 gives eta / epoch (in the history); halve_on_plateau runs."""
+    history = tmp_path / "history.json"
+    assert main(["train", "--epochs", "3", "--layers", "784,16,10", "--eta", "0.6",
+                 "--schedule", "inverse_time:1", "--json", str(history), "--quiet"]) == 0
+    assert nnfast.History.load(history).eta == pytest.approx([0.6, 0.3, 0.2])
+    assert main(["train", "--epochs", "2", "--layers", "784,16,10", "--validation-split", "0.2",
+                 "--schedule", "halve_on_plateau:1"]) == 0
+    assert "schedule halve_on_plateau:1" in capsys.readouterr().out
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from .data import (HelpFormatter, UsageError, add_data_options, check_output_pat
 from .layerspec import SPEC_HELP, LayerSpec, parse_input_shape, parse_layers
 from .._progress import ProgressBar, is_tty
 from ..training import Callback
+from ..training.schedules import Constant, HalveOnPlateau, InverseTime
 
 BOOK_LMBDA, BOOK_TRAINING_ROWS = 5.0, 50000  # network2's MNIST runs: lmbda 5.0 over 50,000 rows
 DEFAULT_HIDDEN = 100
@@ -96,6 +97,11 @@ def add_parser(commands):
     fit.add_argument("--optimizer", default="sgd",
                      help="sgd, momentum, nesterov, adagrad, rmsprop or adam (with their default "
                           "hyper-parameters; mind --eta: adam wants about 0.001)")
+    fit.add_argument("--schedule", default="constant", metavar="SCHEDULE",
+                     help="the learning rate per epoch: constant, inverse_time[:TAU] (eta tau / "
+                          "max(epoch, tau), tau 10 by default) or halve_on_plateau[:PATIENCE] "
+                          "(halve eta after PATIENCE epochs, 10 by default, without a better "
+                          "validation accuracy; stop below eta/128; needs a validation set)")
     fit.add_argument("--early-stopping", type=int, default=None, metavar="N",
                      help="stop after N epochs without a better validation accuracy and keep the "
                           "best epoch's weights (needs a validation set)")
@@ -162,6 +168,7 @@ def _check_options(args):
         raise UsageError(f"--validation-split must be between 0 and 1, got {args.validation_split}")
     if args.early_stopping is not None and args.early_stopping < 1:
         raise UsageError(f"--early-stopping must be at least 1, got {args.early_stopping}")
+    args.schedule_object = _schedule(args.schedule)  # checked before the data is read
     if args.sizes is not None:
         _check_parameter_memory(_dense_parameters(args.sizes), args.dtype,
                                 f"--layers {args.layers}")
@@ -200,6 +207,22 @@ def _physical_memory():
 
 def _dense_parameters(sizes):
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def _schedule(text):
+    """The schedule --schedule names: constant, inverse_time[:TAU], halve_on_plateau[:PATIENCE]."""
+    name, _, argument = text.partition(":")
+    try:
+        if name == "constant" and not argument:
+            return Constant()
+        if name == "inverse_time":
+            return InverseTime(float(argument) if argument else 10)
+        if name == "halve_on_plateau":
+            return HalveOnPlateau(int(argument) if argument else 10)
+    except ValueError as exc:
+        raise UsageError(f"--schedule {text}: {exc}") from None
+    raise UsageError(f"--schedule {text}: choose constant, inverse_time[:TAU] or "
+                     "halve_on_plateau[:PATIENCE]")
 
 
 def _check_parameter_memory(count, dtype, what):
@@ -304,6 +327,10 @@ def run(args):
     if args.early_stopping is not None and watched_name != "validation":
         raise UsageError("--early-stopping needs a validation set: use --validation-split or a data "
                          "set that has one (mnist)")
+    schedule = args.schedule_object
+    if getattr(schedule, "needs_validation", False) and watched_name != "validation":
+        raise UsageError(f"--schedule {args.schedule} needs a validation set: use "
+                         "--validation-split or a data set that has one (mnist)")
     lmbda = BOOK_LMBDA * len(X) / BOOK_TRAINING_ROWS if args.lmbda is None else args.lmbda
     out = sys.stdout
     say = (lambda *a, **k: None) if args.quiet else print
@@ -311,7 +338,8 @@ def run(args):
     epochs = f"{args.epochs} epoch" + ("s" if args.epochs != 1 else "")
     say(f"{net}\ntraining on {sets.description} ({sets.counts()}): {epochs}, batch size "
         f"{args.batch_size}, eta {args.eta:g}, lmbda {lmbda:g}"
-        + (f", optimizer {args.optimizer}" if args.optimizer != "sgd" else ""), flush=True)
+        + (f", optimizer {args.optimizer}" if args.optimizer != "sgd" else "")
+        + (f", schedule {args.schedule}" if args.schedule != "constant" else ""), flush=True)
 
     def report(net, history):  # after every epoch, while fit runs
         record = history.last()
@@ -329,12 +357,14 @@ def run(args):
     history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, eta=args.eta,
                       lmbda=lmbda, validation_data=watched, monitor=True, callbacks=callbacks,
                       optimizer=args.optimizer, regularization=args.regularization,
-                      early_stopping=args.early_stopping)
+                      early_stopping=args.early_stopping, schedule=schedule)
     elapsed = time.perf_counter() - started
 
     lines = []
     if history.stop_reason == "early_stopping":
         lines.append(f"early stopping: kept epoch {history.best_epoch}'s weights")
+    elif history.stop_reason == "schedule":
+        lines.append("the schedule stopped training (eta fell below its 1/128)")
     final = [("train", (X, y))] if watched_name is None else []
     final += [(name, sets.parts[name]) for name in ("validation", "test") if name in sets.parts]
     for name, (X_part, y_part) in final:
