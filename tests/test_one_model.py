@@ -145,6 +145,28 @@ def test_early_stopping_keeps_the_best_epoch(kind, backend):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stopping_keeps_the_best_epochs_running_statistics_too(kind, backend):
+    """The best epoch's model predicts as it did then: its parameters and batch norm's running
+    statistics (a regression: the running statistics of the last epoch were kept, and the
+    restored model lost accuracy)."""
+    X, y = data(kind, n=60)
+    kept = {}
+
+    def remember(net, history):
+        kept[history.epoch[-1]] = (net.params.copy(), net.running.copy())
+
+    net = make(kind, backend, batch_norm=True)
+    history = net.fit(X, y, epochs=30, batch_size=6, eta=0.3, early_stopping=2,
+                      validation_data=(X[:20], 2 - y[:20]), callbacks=[remember])
+    assert history.stop_reason == "early_stopping" and history.best_epoch < history.epoch[-1]
+    params, running = kept[history.best_epoch]
+    np.testing.assert_array_equal(net.params, params)
+    np.testing.assert_array_equal(net.running, running)
+    assert net.accuracy(X[:20], 2 - y[:20]) == history.validation_accuracy[history.best_epoch - 1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_divergence_puts_the_model_back(kind, backend):
     X, y = data(kind)
     net = make(kind, backend, dropout=0.0)

@@ -145,7 +145,7 @@ def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *
         if early_stopping is not None:
             if history.validation_accuracy[-1] > best_accuracy:
                 best_accuracy, since_best = history.validation_accuracy[-1], 0
-                best_params = net.params.copy()
+                best_params = (net.params.copy(), net.running.copy())
                 history.best_epoch = epoch
             else:
                 since_best += 1
@@ -155,5 +155,5 @@ def _epochs(net, X, labels, targets, validation, history, snapshot, interrupt, *
         if call_hooks([lambda c=c: c.on_epoch_end(net, history) for c in callbacks]):
             history.stop_reason = "callback"
             break
-    if best_params is not None:
-        net.params[...] = best_params  # early stopping keeps the best epoch's weights
+    if best_params is not None:  # early stopping keeps the best epoch's model: its parameters
+        net.params[...], net.running[...] = best_params  # and batch norm's running statistics
