@@ -1,16 +1,16 @@
-"""nnfast: the classic feed-forward networks (the book's network.py / network2.py semantics), trained by
-compiled Cython kernels, with a NumPy reference backend that is the executable spec."""
+"""nnfast: the classic networks (the book's network.py / network2.py semantics; convolutional ones too)
+as one model, a list of layers (`Sequential`; `Network(sizes)` builds one), trained by compiled
+Cython kernels, with a NumPy reference backend that is the executable spec."""
 
 from .activations import ACTIVATIONS
 from .costs import COSTS
-from .training.history import History
 from .initializers import INITIALIZERS
-from .network import Network
 from .layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D
-from .sequential import Sequential
+from .model import Sequential
+from .network import Network
 from .io import load, load_book_json
-from .training import Callback, StopTraining
-from .training.guards import TrainingDiverged, TrainingInterrupted
+from .training import (Callback, History, StopTraining, TrainingDiverged,
+                       TrainingInterrupted)
 from .gradcheck import gradcheck
 from .perceptron import Perceptron
 from ._config import show_config
