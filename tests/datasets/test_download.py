@@ -23,7 +23,7 @@ import pytest
 from nnfast import datasets
 from nnfast.datasets import MNIST_FILES, MNIST_SHA256, DownloadError, download_mnist, read_idx
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = all((MNIST_DIR / name).is_file() for name in MNIST_FILES.values())
 NAMES = list(MNIST_FILES.values())
 

@@ -11,7 +11,7 @@ import pytest
 from nnfast.cli import main
 from nnfast.datasets import MNIST_FILES
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = all((MNIST_DIR / name).is_file() for name in MNIST_FILES.values())
 
 FAST = ["train", "--epochs", "1", "--layers", "784,10,10"]
@@ -184,7 +184,7 @@ def test_corrupt_data_file(capsys, tmp_path):
 
 def test_python_dash_m(tmp_path):
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     if not env.get("PYTHONPATH"):  # a source checkout run without installing: point at it
         env["PYTHONPATH"] = root
     ok = subprocess.run([sys.executable, "-m", "nnfast", "info"], capture_output=True, text=True, env=env,

@@ -243,7 +243,7 @@ def test_bench_conv_script_runs(capsys):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benches" / "bench_conv.py"
+    path = Path(__file__).resolve().parents[2] / "benches" / "bench_conv.py"
     spec = importlib.util.spec_from_file_location("bench_conv", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -386,7 +386,7 @@ def test_data_mnist_offline_is_a_clear_error(monkeypatch, tmp_path, capsys):
     assert [p for p in (tmp_path / "cache").iterdir()] == []
 
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
 
 @pytest.mark.mnist

@@ -13,7 +13,7 @@ from nnfast.activations import elu, leaky_relu
 from _helpers import metadata_of, write_archive
 from nnfast.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 BACKENDS = ["cython", "numpy"]
 
 

@@ -17,7 +17,7 @@ from nnfast.datasets import MNIST_FILES, load_mnist
 from _helpers import cli_error
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = all((MNIST_DIR / name).is_file() for name in MNIST_FILES.values())
 FLIPPED = 3  # test labels made wrong on purpose, so that show-errors has something to draw
 

@@ -438,7 +438,7 @@ def test_pickled_entries_are_never_unpickled(tmp_path, saved):
     assert_refused(crafted)
 
 
-V1_FILE = Path(__file__).parent / "data" / "v1_leaky_elu_softmax.npz"
+V1_FILE = Path(__file__).parents[1] / "data" / "v1_leaky_elu_softmax.npz"
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_perceptron_refuses_bad_input():
 
 
 def test_logic_gates_example_runs():
-    example = Path(__file__).resolve().parents[1] / "examples" / "logic_gates.py"
+    example = Path(__file__).resolve().parents[2] / "examples" / "logic_gates.py"
     if not example.exists():
         pytest.skip("the examples folder is not next to the tests (installed tests only)")
     package_parent = str(Path(nnfast.__file__).resolve().parents[1])  # the nnfast these tests use

@@ -10,7 +10,7 @@ import pytest
 from nnfast import datasets
 from nnfast.datasets import MNIST_FILES, load_bundled_mnist, load_mnist, read_idx
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = all((MNIST_DIR / name).is_file() for name in MNIST_FILES.values())
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import nnfast
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 MNIST_NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

@@ -11,7 +11,7 @@ import pytest
 from nnfast.datasets import BOOK_PICKLE, load_mnist, MNIST_FILES
 from nnfast.datasets.bookpickle import read_book_pickle
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
 
 def book_split(rng, sizes=(12, 5, 6)):

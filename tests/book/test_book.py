@@ -18,7 +18,7 @@ from nnfast.book import mnist_loader, network, network2
 from nnfast.datasets import MNIST_FILES, load_mnist
 from nnfast.initializers import scaled_normal
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = all((MNIST_DIR / name).is_file() for name in MNIST_FILES.values())
 NO_MNIST = f"real MNIST not found in {MNIST_DIR} (the shared data folder is absent)"
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST)
