@@ -5,9 +5,9 @@ model's randomness (the row order of an epoch, the dropout masks) is drawn in Py
 so both consume the same random numbers.
 
 - backend="numpy": the layer interpreter nnfast/reference/conv.py, for every model.
-- backend="cython": the layer engine src_cython/_conv.pyx, which interprets a table of layers
+- backend="cython": the layer engine src_cython/engine/_conv.pyx, which interprets a table of layers
   (`layer_table`), for every model; a model that is a plain stack of Dense layers (`model._dense`,
-  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/_train.pyx
+  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/engine/_train.pyx
   instead (the fused update GEMMs and our own GEMM kernels), with the same results; it takes the
   same table (and refuses one that is not a Dense stack).
 
@@ -252,7 +252,7 @@ class CythonBackend:
 
 
 def layer_table(net):
-    """(spec, fparams): the table of layers the layer engine (src_cython/_conv.pyx) interprets,
+    """(spec, fparams): the table of layers the layer engine (src_cython/engine/_conv.pyx) interprets,
     one row per layer (columns _conv.TABLE_COLUMNS), checked by _conv.check_spec."""
     columns, fcolumns = _conv.TABLE_COLUMNS, _conv.FPARAM_NAMES
     spec = np.zeros((len(net.built), _conv.COLUMNS), dtype=np.intp)

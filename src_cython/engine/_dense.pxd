@@ -1,4 +1,4 @@
-# The dense loop's core (src_cython/_train.pyx has its entry points): a plain stack of Dense
+# The dense loop's core (src_cython/engine/_train.pyx has its entry points): a plain stack of Dense
 # layers (Dropout between them) read off the layer table into a Layout, and the nogil passes over
 # it: one training step of a batch with the fused update GEMMs (dense_batch), the training-mode
 # forward of gradient checks and the transposed inference forward. Header-only (inline, nogil).

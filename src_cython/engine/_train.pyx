@@ -1,13 +1,13 @@
 """The dense loop: the fast path for plain stacks of Dense layers (Dropout between them), one call
 per epoch, one call per predict/evaluate/gradient, without the GIL.
 
-It takes the same layer table as the layer engine (src_cython/_conv.pyx): `spec` (L, SPEC_COLUMNS)
-and `fparams` (L, FPARAM_COLUMNS) (the columns: src_cython/_layers.pxd, by name
+It takes the same layer table as the layer engine (src_cython/engine/_conv.pyx): `spec` (L, SPEC_COLUMNS)
+and `fparams` (L, FPARAM_COLUMNS) (the columns: src_cython/layers/_layers.pxd, by name
 _conv.TABLE_COLUMNS), the flat `params` at the table's offsets, batch norm's `running` statistics
 at its S_ROFF columns, the dropout masks `keep` with each Dropout row's units at its S_DCOL column.
 Every entry point checks the table (check_table), reads it as a dense plan (dense_plan in
-src_cython/_dense.pxd: Dense rows, a Dropout row after a Dense row, Flatten rows; anything else is
-a ValueError: the layer engine runs it), and checks the data (src_cython/_data.pxd), before the GIL
+src_cython/engine/_dense.pxd: Dense rows, a Dropout row after a Dense row, Flatten rows; anything else is
+a ValueError: the layer engine runs it), and checks the data (src_cython/engine/_data.pxd), before the GIL
 is released. What it does beyond the layer engine: the fused SGD update GEMMs
 (W <- beta W - step D^T A in one GEMM), our own GEMM kernels (_gemm_impl.h) chosen by m*n*k,
 aligned consecutive rows of X used in place, the transposed inference path.
@@ -58,7 +58,7 @@ _gemm_choice.isa = -1
 
 def gemm_config(own_above=None, own_up_to=None, isa=None):
     """The GEMM choice of the training loop, (own_above, own_up_to, isa): GEMMs with m*n*k in
-    (own_above, own_up_to] run on our kernels (src_cython/_gemm_impl.h), the others on BLAS
+    (own_above, own_up_to] run on our kernels (src_cython/kernels/_gemm_impl.h), the others on BLAS
     (gemm_split); isa -1 picks the best instance this CPU runs (0 SSE2, 1 AVX2, 2 AVX-512, lowered
     to what it runs). Arguments given are set first. For tests and measurements: results differ
     only by rounding (another summation order), and never with the thread count."""

@@ -3,13 +3,13 @@ epoch per call without the GIL; plus Python-visible twins of the kernels (for th
 
 A network arrives as a layer table `spec` (L, SPEC_COLUMNS) of integers and `fparams`
 (L, FPARAM_COLUMNS) of doubles (activation parameter, dropout scale 1/(1-p), batch norm's eps and
-momentum), built by nnfast/sequential.py (the columns: src_cython/_layers.pxd); the parameters are
+momentum), built by nnfast/sequential.py (the columns: src_cython/layers/_layers.pxd); the parameters are
 one flat vector, W_l (row-major, a convolution's as (F, C*kh*kw); a maxout layer's with units*k
 rows) then b_l, then gamma_l and beta_l with batch norm, per layer with parameters, at the offsets
 the table names (a BatchNorm layer: gamma, beta only, at S_GOFF). Batch norm's running statistics
 are one flat vector `running` (per normalised layer: mean then variance, at S_ROFF). Every entry
 point checks the table and the arrays' shapes before the GIL is released. The arithmetic follows
-nnfast/reference/conv.py; the layers' passes are in src_cython/_layers.pxd.
+nnfast/reference/conv.py; the layers' passes are in src_cython/layers/_layers.pxd.
 """
 
 import threading
@@ -59,7 +59,7 @@ cdef class _Work:
     """The buffers of one pass over batches of up to m rows: one floating buffer (layer outputs,
     their gradients, im2col columns or maxout pieces, batch norm's zhat and statistics, Zt, the
     last layer's z, targets) and one intp buffer (argmax). need_input: room for the gradient of
-    the input too. The layout: src_cython/_layers.pxd."""
+    the input too. The layout: src_cython/layers/_layers.pxd."""
     cdef object buffer, indices
     cdef object offsets  # (6, L + 1): outputs, gradients, cols/pieces, argmax, zhat, statistics
     cdef Py_ssize_t zt_off, z_off, t_off
@@ -235,7 +235,7 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
     parameters fall outside `params` (n_params values), or (n_running given) whose batch norm
     running statistics fall outside `running` (n_running values): no table passing it makes the
     kernels read or write out of bounds (given buffers of those lengths). See
-    src_cython/_table.pxd."""
+    src_cython/engine/_table.pxd."""
     check_table(spec, fparams, n_params, -1 if n_running is None else n_running)
 
 
@@ -251,7 +251,7 @@ REGULARIZATION_CODES = {"l2": 0, "l1": 1}  # the codes of _train.REGULARIZATION_
 
 def update_segments(const Py_ssize_t[:, ::1] spec):
     """(S, 3) intp: the parameter segments (start, count, decayed) of a checked layer table (see
-    src_cython/_data.pxd)."""
+    src_cython/engine/_data.pxd)."""
     return _update_segments(spec)
 
 
@@ -274,9 +274,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     _train.OPTIMIZER_CODES; 0 (sgd) takes the book's step
         L2: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) G_W
         b <- b - (eta/m) G_b (never decayed),
-    the others optimizer_step (src_cython/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
+    the others optimizer_step (src_cython/kernels/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
     state2 (the length of params, as the optimizer needs; None otherwise), step0 = steps taken
-    before; weights decayed, the other parameters not (src_cython/_update.pxd).
+    before; weights decayed, the other parameters not (src_cython/engine/_update.pxd).
 
     Interruption, always at a batch boundary: once stop[0] != 0 no further batch starts; called
     from the main thread, the loop takes the GIL back every SIGNAL_CHECK_WORK units of work and runs
