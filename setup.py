@@ -109,7 +109,8 @@ class BuildExtWithOpenMP(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = base + compile_flags
             ext.extra_link_args = link_flags
-            ext.define_macros = [("NNFAST_BUILT_WITH_OPENMP", "1" if has_openmp else "0")]
+            ext.define_macros = [("NNFAST_BUILT_WITH_OPENMP", "1" if has_openmp else "0"),
+                                 ("NNFAST_DEBUG_BUILD", "1" if DEBUG else "0")]
         super().build_extensions()
 
 

@@ -33,9 +33,11 @@ CONFIGS = {
 
 
 def fingerprint():
-    """The machine, the kernels' instruction set and scipy's version (its BLAS runs the others)."""
+    """The machine, the kernels' instruction set, scipy's version (its BLAS runs the others) and
+    whether the build is a debugging one (-O1: the vector kernels round differently)."""
     import scipy
-    return f"{platform.machine()} isa={_kernels.simd_isa()} scipy={scipy.__version__}"
+    build = " debug-build" if _kernels.debug_build() else ""
+    return f"{platform.machine()} isa={_kernels.simd_isa()} scipy={scipy.__version__}{build}"
 
 
 def hashes(n_threads_list=(1, 2)):
