@@ -20,7 +20,15 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = "src_cython"
-MODULES = ["_kernels", "_train", "_conv", "_convtwins"]  # nnfast._kernels, ._train, ._conv, ._convtwins; the .pxd headers are shared inline code
+# The sources by concept, one folder each: kernels/ (BLAS and GEMM wrappers, SIMD headers,
+# elementwise kernels), layers/ (convolution, pooling, batch norm, the per-kind passes), engine/
+# (the layer table, its checks, the update, the two epoch loops and their entry points), twins/
+# (the Python-visible twins of the kernels, for the tests). Every folder is on Cython's include
+# path and the C compiler's: the .pxd and .h files cimport and include each other by bare name.
+FOLDERS = ["kernels", "layers", "engine", "twins"]
+INCLUDE = [os.path.join(SRC, folder) for folder in FOLDERS]
+# the compiled modules nnfast.<name> and their folders; the .pxd headers are shared inline code
+MODULES = {"_kernels": "twins", "_train": "engine", "_conv": "engine", "_convtwins": "twins"}
 
 DEBUG = os.environ.get("NNFAST_CYTHON_DEBUG", "0") == "1"
 DIRECTIVES = {
@@ -101,17 +109,20 @@ class BuildExtWithOpenMP(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = base + compile_flags
             ext.extra_link_args = link_flags
-            ext.define_macros = [("NNFAST_BUILT_WITH_OPENMP", "1" if has_openmp else "0")]
+            ext.define_macros = [("NNFAST_BUILT_WITH_OPENMP", "1" if has_openmp else "0"),
+                                 ("NNFAST_DEBUG_BUILD", "1" if DEBUG else "0")]
         super().build_extensions()
 
 
-# The C headers (_simd.h: the vectorized kernels) are included by the generated C; list them as
+# The C headers (kernels/_simd.h: the vectorized kernels) are included by the generated C; list them as
 # dependencies so that editing one rebuilds the modules.
-HEADERS = sorted(glob.glob(os.path.join(SRC, "*.h")) + glob.glob(os.path.join(SRC, "*.pxd")))
-extensions = [Extension(f"nnfast.{name}", [os.path.join(SRC, f"{name}.pyx")], include_dirs=[SRC],
-                        depends=HEADERS) for name in MODULES]
+HEADERS = sorted(glob.glob(os.path.join(SRC, "*", "*.h"))
+                 + glob.glob(os.path.join(SRC, "*", "*.pxd")))
+extensions = [Extension(f"nnfast.{name}", [os.path.join(SRC, folder, f"{name}.pyx")],
+                        include_dirs=INCLUDE, depends=HEADERS)
+              for name, folder in MODULES.items()]
 
 setup(
-    ext_modules=cythonize(extensions, include_path=[SRC], compiler_directives=DIRECTIVES),
+    ext_modules=cythonize(extensions, include_path=INCLUDE, compiler_directives=DIRECTIVES),
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )

@@ -5,10 +5,11 @@ model's randomness (the row order of an epoch, the dropout masks) is drawn in Py
 so both consume the same random numbers.
 
 - backend="numpy": the layer interpreter nnfast/reference/conv.py, for every model.
-- backend="cython": the layer engine src_cython/_conv.pyx, which interprets a table of layers
+- backend="cython": the layer engine src_cython/engine/_conv.pyx, which interprets a table of layers
   (`layer_table`), for every model; a model that is a plain stack of Dense layers (`model._dense`,
-  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/_train.pyx
-  instead (the fused update GEMMs and our own GEMM kernels), with the same results.
+  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/engine/_train.pyx
+  instead (the fused update GEMMs and our own GEMM kernels), with the same results; it takes the
+  same table (and refuses one that is not a Dense stack).
 
 train_epoch(..., stop) stops before the next mini-batch once stop[0] is set (Ctrl-C, see
 nnfast/training/guards.py) and returns the batches it took.
@@ -177,19 +178,6 @@ class CythonBackend:
             return np.empty(0, dtype=np.intp), targets
         return labels, np.empty((0, net.n_outputs), dtype=net.dtype)
 
-    # ---------------------------------------------------------------- the dense loop
-    @staticmethod
-    def _dense_layout(net):
-        """The architecture arguments of every _train entry point, then the running statistics."""
-        dense = net._dense
-        return (np.asarray(dense.sizes, dtype=np.intp),
-                np.asarray([a.code for a in dense.activations], dtype=np.intc),
-                np.asarray([a.param for a in dense.activations], dtype=np.float64),
-                np.asarray([a.pieces for a in dense.activations], dtype=np.intp),
-                np.asarray(dense.batch_norm, dtype=np.intp),
-                np.asarray([dense.eps, dense.momentum], dtype=np.float64),
-                net.running)
-
     # ---------------------------------------------------------------- entry points
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, first, last, n_threads, stop=None, n_train=None):
@@ -200,21 +188,18 @@ class CythonBackend:
         optimizer = net.optimizer
         state1, state2 = net.optimizer_state
         hyper = np.asarray(optimizer.hyper, dtype=np.float64)
+        options = dict(regularization=_train.REGULARIZATION_CODES[regularization],
+                       optimizer=_train.OPTIMIZER_CODES[optimizer.name], hyper=hyper,
+                       state1=state1 if len(state1) else None,
+                       state2=state2 if len(state2) else None, step0=net.optimizer_steps,
+                       first=first, last=last, stop=stop)
         if net._dense is None:
-            return _conv.train_epoch(
-                net.params, net._spec, net._fparams, net.cost_function.code, X, targets, labels,
-                order, batch_size, eta, lmbda, n, keep, n_threads,
-                regularization=_conv.REGULARIZATION_CODES[regularization],
-                optimizer=_train.OPTIMIZER_CODES[optimizer.name], hyper=hyper,
-                state1=state1 if len(state1) else None, state2=state2 if len(state2) else None,
-                step0=net.optimizer_steps, running=net.running, first=first, last=last,
-                stop=stop)
-        return _train.train_epoch(net.params, *self._dense_layout(net), net.cost_function.code, X,
-                                  targets, labels, order, batch_size, eta, lmbda, n,
-                                  _train.REGULARIZATION_CODES[regularization], keep,
-                                  net._dense.dropout_columns, net._dense.dropout_scales,
-                                  _train.OPTIMIZER_CODES[optimizer.name], hyper, state1, state2,
-                                  net.optimizer_steps, first, last, n_threads, stop)
+            return _conv.train_epoch(net.params, net._spec, net._fparams, net.cost_function.code,
+                                     X, targets, labels, order, batch_size, eta, lmbda, n, keep,
+                                     n_threads, running=net.running, **options)
+        return _train.train_epoch(net.params, net._spec, net._fparams, net.running,
+                                  net.cost_function.code, X, targets, labels, order, batch_size,
+                                  eta, lmbda, n, keep, n_threads, **options)
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.n_outputs), dtype=net.dtype)
@@ -224,7 +209,7 @@ class CythonBackend:
                            np.empty((0, net.n_outputs), dtype=net.dtype), labels, LAYER_CHUNK,
                            n_threads, out, running=net.running)
             return out
-        _train.feedforward(net.params, *self._dense_layout(net), X, out,
+        _train.feedforward(net.params, net._spec, net._fparams, net.running, X, out,
                            forward_chunk(net, len(X)), n_threads)
         return out
 
@@ -234,8 +219,8 @@ class CythonBackend:
             return _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
                                   targets, labels, len(X) if batch_stats else LAYER_CHUNK,
                                   n_threads, running=net.running, batch_stats=batch_stats)
-        return _train.evaluate(net.params, *self._dense_layout(net), net.cost_function.code, X,
-                               targets, labels,
+        return _train.evaluate(net.params, net._spec, net._fparams, net.running,
+                               net.cost_function.code, X, targets, labels,
                                len(X) if batch_stats else forward_chunk(net, len(X)), n_threads,
                                batch_stats)
 
@@ -246,8 +231,8 @@ class CythonBackend:
             _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
                            labels, grad, n_threads, running=net.running)
         else:
-            _train.gradient(net.params, *self._dense_layout(net), net.cost_function.code, X,
-                            targets, labels, grad, n_threads)
+            _train.gradient(net.params, net._spec, net._fparams, net.running,
+                            net.cost_function.code, X, targets, labels, grad, n_threads)
         return grad
 
     def backward(self, net, X, labels, targets, grad_output, n_threads):
@@ -267,7 +252,7 @@ class CythonBackend:
 
 
 def layer_table(net):
-    """(spec, fparams): the table of layers the layer engine (src_cython/_conv.pyx) interprets,
+    """(spec, fparams): the table of layers the layer engine (src_cython/engine/_conv.pyx) interprets,
     one row per layer (columns _conv.TABLE_COLUMNS), checked by _conv.check_spec."""
     columns, fcolumns = _conv.TABLE_COLUMNS, _conv.FPARAM_NAMES
     spec = np.zeros((len(net.built), _conv.COLUMNS), dtype=np.intp)

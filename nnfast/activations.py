@@ -1,7 +1,7 @@
 """Activation functions by name.
 
 Each entry is the NumPy definition (the spec, used by the reference backend and by the tests) plus the
-code of its compiled twin in src_cython/_elementwise.pxd. Derivatives are written in terms of the
+code of its compiled twin in src_cython/kernels/_elementwise.pxd. Derivatives are written in terms of the
 layer's *output* a = sigma(z), so backprop never needs to keep the pre-activations; every formula
 below is exact in that form (for leaky ReLU, ELU and SELU the sign of a is the sign of z).
 

@@ -99,7 +99,7 @@ class ParameterList:
 
 class DenseStack:
     """The description of a model that is a plain stack of Dense layers (with Dropout between
-    them): what the dense fast path (src_cython/_train.pyx) and nnfast/reference/sgd.py take."""
+    them): what the dense fast path (src_cython/engine/_train.pyx) and nnfast/reference/sgd.py take."""
 
     def __init__(self, sizes, activations, batch_norm, eps, momentum, dropout, weight_layers):
         self.sizes = sizes              # units per layer, input first

@@ -1,5 +1,5 @@
 """The NumPy reference of `nnfast.Sequential`: every layer's forward and backward pass, and the
-book's mini-batch SGD over them. Readable first; the compiled module src_cython/_conv.pyx follows
+book's mini-batch SGD over them. Readable first; the compiled module src_cython/engine/_conv.pyx follows
 the same arithmetic (the same im2col layout, the same GEMMs) and the tests hold the two together.
 
 Layouts: a batch of m images is (m, C, H, W); between layers every activation is kept as rows

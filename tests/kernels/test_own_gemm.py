@@ -1,4 +1,4 @@
-"""Our GEMM kernels (src_cython/_gemm_impl.h): each instruction-set instance against NumPy, and
+"""Our GEMM kernels (src_cython/kernels/_gemm_impl.h): each instruction-set instance against NumPy, and
 training on them against the reference backend.
 
 The training loop uses them for m*n*k between OpenBLAS's small-matrix range and gemm_split's

@@ -1,4 +1,4 @@
-"""The vectorized kernels (src_cython/_simd.h): each instruction-set instance against NumPy.
+"""The vectorized kernels (src_cython/kernels/_simd.h): each instruction-set instance against NumPy.
 
 An instance this CPU lacks is lowered to the best it has, so on an older CPU some of these
 compare an instance with itself; the baseline (SSE2) instance runs everywhere.

@@ -99,27 +99,29 @@ def test_hinge_cost_needs_two_output_units():
     nnfast.Network([3, 4, 2], activation="relu", output_activation="identity", cost="hinge")
 
 
+def _one_output_table():
+    """The layer table of a [3, 1] network with an identity output (what the hinge cost would
+    pair with, had it two output units)."""
+    from nnfast._backend import layer_table
+    return layer_table(nnfast.Network([3, 1], activation="identity", cost="quadratic"))
+
+
 def test_compiled_train_epoch_refuses_hinge_with_one_output():
     """The compiled entry point checks it too, before it releases the GIL."""
     from nnfast import _train
-    sizes = np.array([3, 1], dtype=np.intp)
+    spec, fparams = _one_output_table()
     params = np.zeros(3 + 1)
     with pytest.raises(ValueError, match="hinge"):
-        _train.train_epoch(params, sizes, np.array([0], dtype=np.intc), np.zeros(1),
-                           np.ones(1, dtype=np.intp), np.zeros(1, dtype=np.intp),
-                           np.array([1e-5, 0.9]), np.zeros(0), 3, X, np.empty((0, 1)),
-                           Y.astype(np.intp), np.arange(6, dtype=np.intp), 2, 0.1, 0.0, 6, 0,
-                           np.empty((0, 0), dtype=np.uint8), np.zeros(2, dtype=np.intp),
-                           np.zeros(2), 0, np.zeros(3), np.zeros(0), np.zeros(0), 0, 0, 6, 1)
+        _train.train_epoch(params, spec, fparams, np.zeros(0), 3, X, np.empty((0, 1)),
+                           Y.astype(np.intp), np.arange(6, dtype=np.intp), 2, 0.1, 0.0, 6,
+                           np.empty((0, 0), dtype=np.uint8), 1)
     np.testing.assert_array_equal(params, 0)
 
 
 def test_compiled_evaluate_and_gradient_refuse_hinge_with_one_output():
     from nnfast import _train
-    sizes = np.array([3, 1], dtype=np.intp)
-    common = (np.zeros(4), sizes, np.array([0], dtype=np.intc), np.zeros(1),
-              np.ones(1, dtype=np.intp), np.zeros(1, dtype=np.intp), np.array([1e-5, 0.9]),
-              np.zeros(0), 3, X, np.empty((0, 1)), Y.astype(np.intp))
+    spec, fparams = _one_output_table()
+    common = (np.zeros(4), spec, fparams, np.zeros(0), 3, X, np.empty((0, 1)), Y.astype(np.intp))
     with pytest.raises(ValueError, match="hinge"):
         _train.evaluate(*common, 4, 1)
     grad = np.full(4, 7.0)

@@ -1,50 +1,79 @@
 """The compiled entry points check their arguments before they release the GIL: a wrong call from
-anywhere (not only from Network, which validates first) raises instead of reading out of bounds."""
+anywhere (not only from Network, which validates first) raises instead of reading out of bounds.
+The dense loop takes the layer engine's table (spec, fparams): here the one of Network([4, 3, 2])
+(with a Dropout row after the hidden layer where the case needs one), edited per case."""
 
 import numpy as np
 import pytest
 
-from nnfast import _train
+import nnfast
+from nnfast import _conv, _train
+from nnfast._backend import layer_table
 
-SIZES = np.array([4, 3, 2], dtype=np.intp)
-CODES = np.array([1, 1], dtype=np.intc)
-PARAMS = np.zeros(2)
-PIECES = np.ones(2, dtype=np.intp)
-NO_BN = np.zeros(2, dtype=np.intp)
-BN_HYPER = np.array([1e-5, 0.9])
-NO_RUNNING = np.zeros(0)
+COLUMNS, FCOLUMNS, KINDS = _conv.TABLE_COLUMNS, _conv.FPARAM_NAMES, _conv.KINDS
 N_PARAMS = 3 * 4 + 3 + 2 * 3 + 2
-NO_DROPOUT = dict(keep=np.empty((0, 0), dtype=np.uint8), keep_col=np.zeros(3, dtype=np.intp),
-                  keep_scale=np.zeros(3))
+NO_KEEP = np.empty((0, 0), dtype=np.uint8)
+
+
+def table(dropout=0.0, edits=(), fedits=()):
+    """(spec, fparams) of Network([4, 3, 2]) (sigmoid, dropout after the hidden layer), with
+    edits (row, column name, value) to spec and fedits to fparams."""
+    spec, fparams = layer_table(nnfast.Network([4, 3, 2], dropout=dropout, backend="cython"))
+    spec, fparams = spec.copy(), fparams.copy()
+    for row, column, value in edits:
+        spec[row, COLUMNS[column]] = value
+    for row, column, value in fedits:
+        fparams[row, FCOLUMNS[column]] = value
+    return spec, fparams
+
+
+SPEC, FPARAMS = table()
+DROP_SPEC, DROP_FPARAMS = table(dropout=0.5)
 
 
 def args(**overrides):
-    a = dict(params=np.zeros(N_PARAMS), sizes=SIZES, activations=CODES, act_params=PARAMS,
-             pieces=PIECES, batch_norm=NO_BN, bn_hyper=BN_HYPER, running=NO_RUNNING, cost=1,
+    a = dict(params=np.zeros(N_PARAMS), spec=SPEC, fparams=FPARAMS, running=np.zeros(0), cost=1,
              X=np.zeros((5, 4)), targets=np.empty((0, 2)), labels=np.zeros(5, dtype=np.intp),
              order=np.arange(5, dtype=np.intp), batch_size=2, eta=0.1, lmbda=0.0, n_train=5,
-             regularization=0, **NO_DROPOUT, optimizer=0, hyper=np.zeros(3), state1=np.zeros(0),
-             state2=np.zeros(0), step0=0, first=0, last=5, n_threads=1)
+             keep=NO_KEEP, n_threads=1, regularization=0, optimizer=0, hyper=np.zeros(3),
+             state1=None, state2=None, step0=0, first=0, last=5)
     a.update(overrides)
     return a
 
 
 def train(**overrides):
-    a = args(**overrides)
-    _train.train_epoch(*a.values())
+    _train.train_epoch(**args(**overrides))
 
 
 def test_valid_call_runs():
     a = args()
-    _train.train_epoch(*a.values())
+    _train.train_epoch(**a)
     assert np.any(a["params"] != 0)
 
 
+def test_valid_call_with_dropout_runs():
+    a = args(spec=DROP_SPEC, fparams=DROP_FPARAMS, keep=np.ones((5, 3), dtype=np.uint8))
+    _train.train_epoch(**a)
+    assert np.any(a["params"] != 0)
+
+
+def _with(edits=(), fedits=(), dropout=0.0):
+    spec, fparams = table(dropout, edits, fedits)
+    return dict(spec=spec, fparams=fparams)
+
+
+def _input_dropout(row):
+    """A Dropout row on the 4 inputs, from the one on the hidden layer's 3 units."""
+    row = row.copy()
+    row[COLUMNS["c"]] = row[COLUMNS["f"]] = 4
+    return row
+
+
 @pytest.mark.parametrize("overrides,match", [
-    (dict(params=np.zeros(N_PARAMS - 1)), "params has"),
-    (dict(sizes=np.array([4], dtype=np.intp)), "layout"),
-    (dict(sizes=np.array([4, 0, 2], dtype=np.intp)), "layer sizes"),
-    (dict(activations=np.array([1], dtype=np.intc)), "layout"),
+    (dict(params=np.zeros(N_PARAMS - 1)), "do not fit in params"),
+    (dict(spec=SPEC[:0], fparams=FPARAMS[:0]), "spec must be"),
+    (_with([(0, "f", 0)]), "shapes must be"),
+    (dict(fparams=FPARAMS[:1]), "spec must be"),
     (dict(X=np.zeros((5, 3))), "X must be"),
     (dict(X=np.zeros((0, 4)), labels=np.zeros(0, dtype=np.intp), order=np.zeros(0, dtype=np.intp)), "X must be"),
     (dict(labels=np.array([0, 1, 2, 0, 1], dtype=np.intp)), "outside"),
@@ -57,25 +86,31 @@ def test_valid_call_runs():
     (dict(batch_size=0), ">= 1"),
     (dict(n_threads=0), ">= 1"),
     (dict(regularization=7), "regularization"),
-    (dict(act_params=np.zeros(1)), "layout"),
-    (dict(activations=np.array([9, 1], dtype=np.intc)), "softmax is for the output layer"),
-    (dict(keep_scale=np.array([0.0, 2.0, 0.0])), "keep must be"),
-    (dict(keep_scale=np.array([2.0, 0.0, 0.0])), "hidden layers only"),
-    (dict(keep_scale=np.array([0.0, 0.5, 0.0]), keep=np.ones((5, 3), dtype=np.uint8)), "hidden layers only"),
-    (dict(keep_scale=np.array([0.0, 2.0, 0.0]), keep=np.ones((5, 2), dtype=np.uint8)), "keep must be"),
-    (dict(keep_col=np.zeros(2, dtype=np.intp)), "one entry per layer"),
-    (dict(pieces=np.array([2, 1], dtype=np.intp)), "maxout layers"),
-    (dict(activations=np.array([10, 1], dtype=np.intc)), "maxout layers"),
-    (dict(activations=np.array([1, 10], dtype=np.intc), pieces=np.array([1, 2], dtype=np.intp)), "hidden layers only"),
-    (dict(pieces=np.ones(1, dtype=np.intp)), "layout"),
+    (_with([(0, "act", 9)]), "softmax is for the last"),
+    (_with([(0, "kind", KINDS["conv"])]), "dense loop runs Dense layers"),
+    (dict(spec=np.insert(DROP_SPEC, 1, DROP_SPEC[1], axis=0),
+          fparams=np.insert(DROP_FPARAMS, 1, DROP_FPARAMS[1], axis=0)), "dense loop drops"),
+    (dict(spec=np.insert(DROP_SPEC, 0, _input_dropout(DROP_SPEC[1]), axis=0),
+          fparams=np.insert(DROP_FPARAMS, 0, DROP_FPARAMS[1], axis=0)), "dense loop drops"),
+    (dict(**_with(dropout=0.5), keep=np.ones((5, 2), dtype=np.uint8)), "mask columns"),
+    (dict(**_with(dropout=0.5), keep=np.ones((4, 3), dtype=np.uint8)), "one row per position"),
+    (dict(**_with(fedits=[(1, "drop_scale", 0.5)], dropout=0.5),
+          keep=np.ones((5, 3), dtype=np.uint8)), "scale"),
+    (_with([(0, "pieces", 2)]), "maxout layers"),
+    (_with([(0, "act", 10)]), "maxout layers"),
+    (_with([(1, "act", 10), (1, "pieces", 2)]), "maxout is for hidden"),
     (dict(optimizer=9), "optimizer"),
-    (dict(batch_norm=np.array([1, 0], dtype=np.intp)), "params has"),
-    (dict(batch_norm=np.array([1, 0], dtype=np.intp), params=np.zeros(N_PARAMS + 6)), "running statistics"),
-    (dict(batch_norm=np.array([0, 1], dtype=np.intp), params=np.zeros(N_PARAMS + 4),
-          running=np.zeros(4)), "hidden layers"),
-    (dict(batch_norm=np.array([2, 0], dtype=np.intp)), "batch norm"),
-    (dict(bn_hyper=np.array([0.0, 0.9])), "bn_hyper"),
-    (dict(bn_hyper=np.array([1e-5, 1.0])), "bn_hyper"),
+    (_with([(0, "bn", 1)]), "must follow the biases"),
+    (dict(**_with([(0, "bn", 1), (0, "g_off", 12 + 3)]), params=np.zeros(N_PARAMS + 6)),
+     "running statistics"),
+    (dict(**_with([(1, "bn", 1), (1, "g_off", N_PARAMS)]), params=np.zeros(N_PARAMS + 4),
+          running=np.zeros(4)), "batch norm is for hidden"),
+    (_with([(0, "bn", 2)]), "batch norm"),
+    (dict(**_with([(0, "bn", 1), (0, "g_off", 12 + 3)], [(0, "bn_eps", 0.0)]),
+          params=np.zeros(N_PARAMS + 6), running=np.zeros(6)), "eps > 0"),
+    (dict(**_with([(0, "bn", 1), (0, "g_off", 12 + 3)], [(0, "bn_eps", 1e-5),
+                                                         (0, "bn_momentum", 1.0)]),
+          params=np.zeros(N_PARAMS + 6), running=np.zeros(6)), "momentum"),
     (dict(optimizer=5), "state arrays"),
     (dict(optimizer=1, state1=np.zeros(N_PARAMS - 1)), "state arrays"),
     (dict(hyper=np.zeros(2)), "hyper"),
@@ -98,17 +133,24 @@ def test_mixed_dtypes_are_refused():
 
 
 def test_feedforward_and_evaluate_check_shapes():
-    params = np.zeros(N_PARAMS)
+    params, running = np.zeros(N_PARAMS), np.zeros(0)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
+        _train.feedforward(params, SPEC, FPARAMS, running, np.zeros((3, 4)), np.zeros((3, 3)), 16, 1)
     with pytest.raises(ValueError):
-        _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
+        _train.feedforward(params, SPEC, FPARAMS, running, np.zeros((3, 4)), np.zeros((3, 2)), 0, 1)
     with pytest.raises(ValueError, match="outside"):
-        _train.evaluate(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.evaluate(params, SPEC, FPARAMS, running, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.array([0, 5, 1], dtype=np.intp), 16, 1)
     with pytest.raises(ValueError, match="grad must"):
-        _train.gradient(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, 1, np.zeros((3, 4)), np.empty((0, 2)),
+        _train.gradient(params, SPEC, FPARAMS, running, 1, np.zeros((3, 4)), np.empty((0, 2)),
                         np.zeros(3, dtype=np.intp), np.zeros(N_PARAMS - 1), 1)
+    spec, fparams = table(edits=[(0, "kind", KINDS["conv"])])
+    for call in (lambda: _train.feedforward(params, spec, fparams, running, np.zeros((3, 4)),
+                                            np.zeros((3, 2)), 2, 1),
+                 lambda: _train.evaluate(params, spec, fparams, running, 1, np.zeros((3, 4)),
+                                         np.empty((0, 2)), np.zeros(3, dtype=np.intp), 2, 1)):
+        with pytest.raises(ValueError, match="dense loop runs"):
+            call()
     out = np.empty((3, 2))
-    _train.feedforward(params, SIZES, CODES, PARAMS, PIECES, NO_BN, BN_HYPER, NO_RUNNING, np.zeros((3, 4)), out, 2, 1)
+    _train.feedforward(params, SPEC, FPARAMS, running, np.zeros((3, 4)), out, 2, 1)
     np.testing.assert_array_equal(out, 0.5)  # zero weights and biases: sigmoid(0) everywhere

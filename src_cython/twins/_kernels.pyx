@@ -67,6 +67,21 @@ ISA_NAMES = ("baseline", "avx2", "avx512")
 nnf_isa()  # detect the instruction set now, at import, before any thread runs a kernel
 
 
+cdef extern from *:
+    """
+    #ifndef NNFAST_DEBUG_BUILD
+    #define NNFAST_DEBUG_BUILD 0
+    #endif
+    """
+    int NNFAST_DEBUG_BUILD
+
+
+def debug_build():
+    """Whether this is a debugging build (NNFAST_CYTHON_DEBUG=1: Cython's checks on, -O1): its
+    vector kernels may round differently."""
+    return bool(NNFAST_DEBUG_BUILD)
+
+
 def simd_isa():
     """The instruction set of the vectorized kernels in use: 'baseline' (SSE2 or the compiler's
     default target; the scalar libm path then runs instead), 'avx2' or 'avx512' (NNFAST_ISA caps

@@ -1,4 +1,4 @@
-# Checks and facts of a layer table (src_cython/_layers.pxd has its columns), for _conv.pyx's
+# Checks and facts of a layer table (src_cython/layers/_layers.pxd has its columns), for _conv.pyx's
 # entry points, run with the GIL before any kernel. Header-only (inline).
 from _elementwise cimport ACT_SOFTMAX, ACT_MAXOUT
 from _convkern cimport check_geometry, check_pool

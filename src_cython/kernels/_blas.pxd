@@ -75,7 +75,7 @@ cdef inline void gemm_split(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
                  beta, C + lo, ldc)
 
 
-# Our own GEMM kernels (src_cython/_gemm_impl.h, compiled per instruction set in _simd.h) for the
+# Our own GEMM kernels (src_cython/kernels/_gemm_impl.h, compiled per instruction set in _simd.h) for the
 # shapes between BLAS's two good regimes. OpenBLAS multiplies up to about m*n*k = 1e6 with
 # unpacked small-matrix kernels, and packs both operands above that: for a batch of 10 against a
 # 300 x 784 weight matrix the packing costs more than the arithmetic, and ours (no packing, register

@@ -43,7 +43,7 @@ cdef extern from *:
     double SELU_ALPHA "NNFAST_SELU_ALPHA"
     double SELU_SCALE "NNFAST_SELU_SCALE"
 
-# Vectorized kernels compiled for SSE2, AVX2 and AVX-512 and chosen at run time (src_cython/_simd.h):
+# Vectorized kernels compiled for SSE2, AVX2 and AVX-512 and chosen at run time (src_cython/kernels/_simd.h):
 # the sigmoid of a whole matrix with our own e^x (within 1 ulp of libm's). Used from AVX2 up; the
 # SSE2 instance is slower than libm's scalar exp, so without AVX2 the scalar path below runs.
 cdef extern from "_simd.h" nogil:

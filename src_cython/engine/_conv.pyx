@@ -3,28 +3,27 @@ epoch per call without the GIL; plus Python-visible twins of the kernels (for th
 
 A network arrives as a layer table `spec` (L, SPEC_COLUMNS) of integers and `fparams`
 (L, FPARAM_COLUMNS) of doubles (activation parameter, dropout scale 1/(1-p), batch norm's eps and
-momentum), built by nnfast/sequential.py (the columns: src_cython/_layers.pxd); the parameters are
+momentum), built by nnfast/sequential.py (the columns: src_cython/layers/_layers.pxd); the parameters are
 one flat vector, W_l (row-major, a convolution's as (F, C*kh*kw); a maxout layer's with units*k
 rows) then b_l, then gamma_l and beta_l with batch norm, per layer with parameters, at the offsets
 the table names (a BatchNorm layer: gamma, beta only, at S_GOFF). Batch norm's running statistics
 are one flat vector `running` (per normalised layer: mean then variance, at S_ROFF). Every entry
 point checks the table and the arrays' shapes before the GIL is released. The arithmetic follows
-nnfast/reference/conv.py; the layers' passes are in src_cython/_layers.pxd.
+nnfast/reference/conv.py; the layers' passes are in src_cython/layers/_layers.pxd.
 """
 
 import threading
 
 import numpy as np
 
-from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.string cimport memcpy
 from cython.parallel cimport prange, threadid
 
-from _checks cimport check_targets
+from _data cimport (check_data, check_epoch, check_keep, gather_targets, pending_signal,
+                   raise_interrupted, update_segments as _update_segments)
 from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
-from _elementwise cimport (ACT_SOFTMAX, ACT_MAXOUT, COST_HINGE, OPT_SGD, OPT_ADAM, cost_row,
-                           predicted_class, target_class, target_row_from_label, nnf_isa)
+from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
 from _table cimport check_table, has_batch_norm, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
@@ -60,7 +59,7 @@ cdef class _Work:
     """The buffers of one pass over batches of up to m rows: one floating buffer (layer outputs,
     their gradients, im2col columns or maxout pieces, batch norm's zhat and statistics, Zt, the
     last layer's z, targets) and one intp buffer (argmax). need_input: room for the gradient of
-    the input too. The layout: src_cython/_layers.pxd."""
+    the input too. The layout: src_cython/layers/_layers.pxd."""
     cdef object buffer, indices
     cdef object offsets  # (6, L + 1): outputs, gradients, cols/pieces, argmax, zhat, statistics
     cdef Py_ssize_t zt_off, z_off, t_off
@@ -137,10 +136,7 @@ cdef void _gather(floating* A0, floating* T, const floating* X, const floating* 
     cdef Py_ssize_t i
     for i in range(m):
         memcpy(A0 + i * n_in, X + rows[i] * n_in, n_in * sizeof(floating))
-        if have_labels:
-            target_row_from_label(T + i * n_out, labels[rows[i]], n_out)
-        else:
-            memcpy(T + i * n_out, targets + rows[i] * n_out, n_out * sizeof(floating))
+    gather_targets(T, targets, labels if have_labels else NULL, rows, m, n_out)
 
 
 cdef enum:
@@ -239,20 +235,8 @@ def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_s
     parameters fall outside `params` (n_params values), or (n_running given) whose batch norm
     running statistics fall outside `running` (n_running values): no table passing it makes the
     kernels read or write out of bounds (given buffers of those lengths). See
-    src_cython/_table.pxd."""
+    src_cython/engine/_table.pxd."""
     check_table(spec, fparams, n_params, -1 if n_running is None else n_running)
-
-
-cdef _check_data(const Py_ssize_t[:, ::1] spec, Py_ssize_t n_rows, Py_ssize_t x_cols,
-                 Py_ssize_t t_rows, Py_ssize_t t_cols, const Py_ssize_t[::1] labels, int cost):
-    """X is (n, the input size); targets dense (n, n_out) or labels (n,) in range; the hinge cost
-    has at least 2 output units (its target class indexes a second one)."""
-    cdef Py_ssize_t L = spec.shape[0], n_out = spec[L - 1, S_F]
-    if cost == COST_HINGE and n_out < 2:
-        raise ValueError("the hinge cost needs at least 2 output units")
-    if n_rows < 1 or x_cols != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
-        raise ValueError("X must be (n >= 1, the input size)")
-    check_targets(n_rows, n_out, t_rows, t_cols, labels)
 
 
 cdef enum:
@@ -266,19 +250,9 @@ REGULARIZATION_CODES = {"l2": 0, "l1": 1}  # the codes of _train.REGULARIZATION_
 
 
 def update_segments(const Py_ssize_t[:, ::1] spec):
-    """(S, 3) intp: the parameter segments (start, count, decayed) of a checked layer table, layer
-    by layer: a layer's weights (decayed), then its biases with batch norm's gamma and beta after
-    them (not decayed)."""
-    rows = []
-    cdef Py_ssize_t l, units
-    for l in range(spec.shape[0]):
-        units = 2 * norm_units(&spec[l, 0]) if spec[l, S_BN] else 0
-        if spec[l, S_KIND] == KIND_CONV or spec[l, S_KIND] == KIND_DENSE:
-            rows.append((spec[l, S_WOFF], spec[l, S_BOFF] - spec[l, S_WOFF], 1))
-            rows.append((spec[l, S_BOFF], spec[l, S_F] * spec[l, S_PIECES] + units, 0))
-        elif spec[l, S_KIND] == KIND_BATCHNORM:
-            rows.append((spec[l, S_GOFF], units, 0))
-    return np.asarray(rows, dtype=np.intp).reshape(-1, SEGMENT_COLUMNS)
+    """(S, 3) intp: the parameter segments (start, count, decayed) of a checked layer table (see
+    src_cython/engine/_data.pxd)."""
+    return _update_segments(spec)
 
 
 def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams,
@@ -300,9 +274,9 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     _train.OPTIMIZER_CODES; 0 (sgd) takes the book's step
         L2: W <- (1 - eta*lmbda/n) W - (eta/m) G_W;  L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) G_W
         b <- b - (eta/m) G_b (never decayed),
-    the others optimizer_step (src_cython/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
+    the others optimizer_step (src_cython/kernels/_elementwise.pxd) with hyper = (h0, h1, h2), state1 and
     state2 (the length of params, as the optimizer needs; None otherwise), step0 = steps taken
-    before; weights decayed, the other parameters not (src_cython/_update.pxd).
+    before; weights decayed, the other parameters not (src_cython/engine/_update.pxd).
 
     Interruption, always at a batch boundary: once stop[0] != 0 no further batch starts; called
     from the main thread, the loop takes the GIL back every SIGNAL_CHECK_WORK units of work and runs
@@ -312,36 +286,15 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef Py_ssize_t n = X.shape[0], n_order = order.shape[0], i, start, m, L = spec.shape[0]
     cdef Py_ssize_t n_in = X.shape[1], n_out = spec[L - 1, S_F]
     check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else 0)
-    _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
-    if batch_size < 1 or n_train < 1 or n_order < 1 or n_threads < 1:
-        raise ValueError("batch_size, n_train, n_threads and the order must be >= 1")
-    for i in range(n_order):
-        if not 0 <= order[i] < n:
-            raise ValueError("order holds a row outside X")
-    if last == -1:
-        last = n_order
-    if first < 0 or last > n_order or first > last or first % batch_size != 0:
-        raise ValueError("first:last must be a range of positions in order starting on a batch "
-                         "boundary")
-    if regularization != 0 and regularization != 1:
-        raise ValueError(f"unknown regularization code {regularization}")
-    hyper_arr = np.zeros(3) if hyper is None else np.ascontiguousarray(hyper, dtype=np.float64)
-    if optimizer < OPT_SGD or optimizer > OPT_ADAM or hyper_arr.shape != (3,) or step0 < 0:
-        raise ValueError("unknown optimizer code, or hyper is not (h0, h1, h2), or step0 < 0")
-    cdef Py_ssize_t n_states = 2 if optimizer == OPT_ADAM else (0 if optimizer == OPT_SGD else 1)
-    if (n_states >= 1 and (state1 is None or state1.shape[0] != params.shape[0])) or (
-            n_states == 2 and (state2 is None or state2.shape[0] != params.shape[0])):
-        raise ValueError("the optimizer's state arrays must have the length of params")
-    cdef bint use_keep = keep.shape[0] > 0 and keep.shape[1] > 0
-    if use_keep and keep.shape[0] != n_order:
-        raise ValueError("keep needs one row per position in order")
-    for i in range(L):
-        if spec[i, S_KIND] == KIND_DROPOUT and use_keep and not (
-                0 <= spec[i, S_DCOL] and spec[i, S_DCOL] + spec[i, S_F] * spec[i, S_OH]
-                * spec[i, S_OW] <= keep.shape[1]):
-            raise ValueError("a dropout layer's mask columns fall outside keep")
+    check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
+    hyper_arr, last, n_states_obj = check_epoch(
+        n, order, False, batch_size, n_train, n_threads, regularization, optimizer, hyper,
+        state1.shape[0] if state1 is not None else -1,
+        state2.shape[0] if state2 is not None else -1, params.shape[0], step0, first, last)
+    cdef Py_ssize_t n_states = n_states_obj
+    cdef bint use_keep = check_keep(spec, fparams, keep.shape[0], keep.shape[1], n_order)
     dtype = np.asarray(params).dtype
-    segments_arr = update_segments(spec)
+    segments_arr = _update_segments(spec)
     cdef const Py_ssize_t[:, ::1] segments = segments_arr
     cdef const double[::1] hyper_view = hyper_arr
     cdef Py_ssize_t batch = max(1, min(batch_size, last - first))
@@ -398,19 +351,12 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
             if check_signals and since_check >= SIGNAL_CHECK_WORK and start < last:
                 since_check = 0
                 with gil:
-                    try:
-                        PyErr_CheckSignals()
-                    except BaseException as exc:
-                        pending = exc
-                        interrupted = True
+                    pending = pending_signal()
+                    interrupted = pending is not None
                 if interrupted:
                     break
     if interrupted:
-        try:
-            pending.nnfast_batches_done = step - step0
-        except AttributeError:
-            pass
-        raise pending
+        raise_interrupted(pending, step - step0)
     return step - step0
 
 
@@ -429,13 +375,9 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     grad_input (n, n_in), when given, OUT: dL/dX."""
     cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], n_out = spec[L - 1, S_F]
     check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else None)
-    if grad_output is None:
-        _check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
-    else:
-        if cost == COST_HINGE and n_out < 2:
-            raise ValueError("the hinge cost needs at least 2 output units")
-        if n < 1 or X.shape[1] != spec[0, S_C] * spec[0, S_H] * spec[0, S_W]:
-            raise ValueError("X must be (n >= 1, the input size)")
+    check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost,
+               grad_output is None)
+    if grad_output is not None:
         _check_shape(grad_output, (n, n_out), "grad_output")
     if grad_input is not None:
         _check_shape(grad_input, (n, X.shape[1]), "grad_input")
@@ -506,7 +448,7 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     cdef double total = 0
     check_spec(spec, fparams, params.shape[0],
                None if batch_stats else (running.shape[0] if running is not None else 0))
-    _check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost)
+    check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost)
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
     if out is not None:
