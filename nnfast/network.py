@@ -5,7 +5,8 @@ from .training.guards import UsageLock
 from ._validation import check_float, check_sizes
 from .costs import check_pairing, get_cost
 from .layers import Dense, Dropout
-from .model import ParameterList, Sequential
+from ._parameters import ParameterList
+from .model import Sequential
 
 
 class Network(Sequential):
