@@ -181,3 +181,21 @@ def test_a_diverging_step_is_put_back(backend):
         net.train_on_batch(X, y, eta=1e300, lmbda=1e10)
     np.testing.assert_array_equal(net.params, before)
     assert net.optimizer_steps == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_through_a_single_dense_layer(backend):
+    """A one-layer model is a single layer from Python: its backward is the layer's own,
+    dL/dW = (G a (1 - a))^T X, dL/db = sum of the rows, dL/dX = (G a (1 - a)) W (sigmoid)."""
+    rng = np.random.default_rng(7)
+    X, G = rng.random((6, 4)), rng.standard_normal((6, 3))
+    layer = Sequential([Dense(3, "sigmoid")], (4,), cost="cross_entropy", backend=backend, seed=1)
+    W, b = layer.weights[0], layer.biases[0]
+    a = 1 / (1 + np.exp(-(X @ W.T + b)))
+    np.testing.assert_allclose(layer.feedforward(X), a, rtol=1e-12)
+    delta = G * a * (1 - a)
+    grad, grad_input = layer.backward(X, G)
+    weights, biases = layer.layer_views(grad)
+    np.testing.assert_allclose(weights[0], delta.T @ X, rtol=1e-10)
+    np.testing.assert_allclose(biases[0], delta.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(grad_input, delta @ W, rtol=1e-10)
