@@ -204,10 +204,10 @@ class CythonBackend:
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.n_outputs), dtype=net.dtype)
         if net._dense is None:
-            labels = np.zeros(len(X), dtype=np.intp)
-            _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
-                           np.empty((0, net.n_outputs), dtype=net.dtype), labels, LAYER_CHUNK,
-                           n_threads, out, running=net.running)
+            _conv.evaluate(net.params, net._spec, net._fparams, 0, X,
+                           np.empty((0, net.n_outputs), dtype=net.dtype),
+                           np.empty(0, dtype=np.intp), LAYER_CHUNK, n_threads, out,
+                           running=net.running, outputs_only=True)
             return out
         _train.feedforward(net.params, net._spec, net._fparams, net.running, X, out,
                            forward_chunk(net, len(X)), n_threads)
@@ -245,7 +245,8 @@ class CythonBackend:
             labels, targets = self._target_args(net, labels, targets)
         grad = np.zeros_like(net.params)
         grad_input = np.zeros_like(X)
-        _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
+        cost = net.cost_function.code if net.cost_function is not None else 0
+        _conv.gradient(net.params, net._spec, net._fparams, cost, X, targets,
                        labels, grad, n_threads, running=net.running, grad_input=grad_input,
                        grad_output=grad_output)
         return grad, grad_input

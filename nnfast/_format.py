@@ -192,8 +192,8 @@ def _layer_record(layer, position):
 
 
 def _metadata(net, arrays, include_state):
-    cost = net.cost_function.name
-    if COSTS.get(cost) is not net.cost_function:
+    cost = net.cost_function.name if net.cost_function is not None else None
+    if cost is not None and COSTS.get(cost) is not net.cost_function:
         raise ValueError(f"the network's cost {net.cost_function!r} is not one of nnfast's and cannot "
                          "be saved")
     return {
@@ -382,7 +382,8 @@ def _require(condition, what):
 
 def _parse_common(meta):
     """What every version's metadata holds besides the architecture."""
-    _require(isinstance(meta["cost"], str), "'cost' must be a string")
+    _require(isinstance(meta["cost"], str) or (meta["cost"] is None and meta.get("format_version") != 1),
+             "'cost' must be a string (or null: a model without a cost)")
     _require(isinstance(meta["dtype"], str), "'dtype' must be a string")
     optimizer = meta["optimizer"]
     _require(optimizer is None or (isinstance(optimizer, dict) and set(optimizer) == {"name", "hyper"}

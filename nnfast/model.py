@@ -43,10 +43,14 @@ class Sequential:
         Dense(10, "softmax")]``. The last layer must be Dense; softmax only there.
     input_shape : (channels, height, width) or (features,)
         Of one example. X may be given as (n, *input_shape) or as flat rows (n, prod(input_shape)).
-    cost : str
+    cost : str or None
         A cost of ``nnfast.costs`` matching the last layer's activation (``"log_likelihood"`` with
         softmax, ``"cross_entropy"`` with sigmoid, ``"quadratic"`` with any, ``"hinge"`` with an
-        elementwise output of at least 2 units).
+        elementwise output of at least 2 units). None: a model without a cost, whose last layer
+        may be any (a single Conv2D, a stack of convolutions: a GAN's generator); it predicts
+        (`feedforward`) and learns from gradients of its outputs (`backward`,
+        `train_on_batch(X, grad_output=...)`); what needs a cost (fit, cost, accuracy, gradient,
+        input_gradient) refuses it.
     init : str or callable
         An initializer of ``nnfast.initializers`` (default the book's ``"scaled_normal"``), or
         ``init(rng, fan_in, n_out)``. It sees each layer with parameters as a (rows, fan_in) matrix
@@ -103,8 +107,10 @@ class Sequential:
                 raise type(exc)(f"layer {position} ({layer!r}): {exc}") from None
             built.append(record)
             shape = record.out_shape
-        if built[-1].kind != "dense":
-            raise ValueError("the last layer must be Dense (the output layer)")
+        if built[-1].kind != "dense" and cost is not None:
+            raise ValueError("the last layer must be Dense (the output layer) for a cost; a model "
+                             "that ends in another layer takes cost=None and trains from gradients "
+                             "of its outputs (train_on_batch(X, grad_output=...))")
         for record in built[:-1]:
             if record.activation is not None and record.activation.rowwise:
                 raise ValueError("softmax is for the output layer only")
@@ -112,8 +118,10 @@ class Sequential:
             raise ValueError("maxout is for hidden layers only; choose another output activation")
         if built[-1].batch_norm:
             raise ValueError("batch norm is for hidden layers only; the output layer takes none")
-        cost_function = get_cost(cost)
-        check_pairing(cost_function, built[-1].activation, built[-1].n_out)
+        cost_function = None
+        if cost is not None:
+            cost_function = get_cost(cost)
+            check_pairing(cost_function, built[-1].activation, built[-1].n_out)
         self._setup(layers, built, input_shape, cost_function, init, dtype, backend, seed, n_threads)
 
     def _setup(self, layers, built, input_shape, cost_function, init, dtype, backend, seed,
@@ -325,8 +333,9 @@ class Sequential:
         return _threads.blas_threads(n_threads if per_call is None else per_call)
 
     def __repr__(self):
+        cost = self.cost_function.name if self.cost_function is not None else None
         return (f"Sequential({self.layers!r}, input_shape={self.input_shape}, "
-                f"cost={self.cost_function.name!r}, dtype={self.dtype.name!r}, "
+                f"cost={cost!r}, dtype={self.dtype.name!r}, "
                 f"backend={self.backend!r})")
 
     # ------------------------------------------------------------------ checks
@@ -346,6 +355,12 @@ class Sequential:
                              + ("; use X[None] for one example" if len(shape) == len(self.input_shape)
                                 else ""))
         return check_inputs(array, self.n_inputs, self.dtype, name=name, check_finite=check_finite)
+
+    def _need_cost(self, what):
+        if self.cost_function is None:
+            raise ValueError(f"{what} needs a cost, and this model has none (cost=None): it "
+                             "predicts (feedforward) and learns from gradients of its outputs "
+                             "(backward, train_on_batch(X, grad_output=...))")
 
     def _data(self, X, y, what="", check_finite=True):
         X = self._inputs(X, f"{what}X", check_finite)
@@ -382,6 +397,7 @@ class Sequential:
 
     def _evaluate(self, X, labels, targets, n_threads):
         """(mean cost without the regularisation term, accuracy) of prepared data."""
+        self._need_cost("evaluating")
         total, correct = self._backend.evaluate(self, X, labels, targets, n_threads)
         return total / len(X), correct / len(X)
 
@@ -416,6 +432,7 @@ class Sequential:
         batch norm with the statistics of all the rows as one batch), by backpropagation in this
         model's backend: a flat array in the layout of `params`. `nnfast.gradcheck` holds it
         against finite differences."""
+        self._need_cost("gradient")
         _check_differentiable(self._activations)
         X, labels, targets = self._data(X, y)
         n_threads = _threads.effective_n_threads(self.n_threads)
@@ -485,6 +502,7 @@ class Sequential:
         eta = self._default_eta if eta is None else eta
         monitor = self._default_monitor if monitor is None else monitor
         # Every check comes first: a refused call leaves the model exactly as it was.
+        self._need_cost("fit")
         _check_differentiable(self._activations)
         regularization = _check_regularization(regularization)
         X, labels, targets = self._data(X, y)

@@ -258,7 +258,7 @@ def backprop(layers, weights, biases, cost, X, Y, masks=None, norms=None, update
     nabla_w = [None] * len(layers)
     nabla_b = [None] * len(layers)
     nabla_norm = [None] * len(layers)
-    grad = None  # dC/d(output of layer l)
+    grad = grad_output  # dC/d(output of layer l)
     for l in reversed(range(len(layers))):
         layer = layers[l]
         a_in, a_out, cache = outputs[l], outputs[l + 1], caches[l]

@@ -30,6 +30,7 @@ def check_grad_output(model, grad_output, n_rows):
 
 def input_gradient(model, X, y):
     """dC/dX of the summed cost (see Sequential.input_gradient)."""
+    model._need_cost("input_gradient")
     _check_differentiable(model._activations)
     X, labels, targets = model._data(X, y)
     n_threads = _threads.effective_n_threads(model.n_threads)
@@ -57,6 +58,7 @@ def train_on_batch(model, X, y, grad_output, eta, lmbda, regularization, optimiz
     if (y is None) == (grad_output is None):
         raise TypeError("give either y (targets: the model's cost) or grad_output (dL/d(outputs))")
     if y is not None:
+        model._need_cost("train_on_batch with targets")
         X, labels, targets = model._data(X, y)
     else:
         X = model._inputs(X)

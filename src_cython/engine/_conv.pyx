@@ -24,7 +24,7 @@ from _data cimport (check_data, check_epoch, check_keep, gather_targets, pending
                    raise_interrupted, update_segments as _update_segments)
 from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
 from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
-from _table cimport check_table, has_batch_norm, row_work
+from _table cimport check_table, has_batch_norm, require_dense_output, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
                       KIND_DROPOUT, KIND_BATCHNORM, S_KIND, S_C, S_H, S_W, S_F, S_OH, S_OW, S_KH,
@@ -98,7 +98,7 @@ cdef class _Work:
                 pos += m * n_out
                 offsets[5, l] = pos
                 pos += 2 * units
-        n_out = spec[L - 1, S_F]
+        n_out = spec[L - 1, S_F] * spec[L - 1, S_OH] * spec[L - 1, S_OW]  # the output's size
         self.zt_off, self.z_off, self.t_off = pos, pos + zt, pos + zt + m * n_out
         self.stride = (pos + zt + 2 * m * n_out + 15) // 16 * 16  # copies start 64-byte apart
         self.istride = max(ipos, 1)
@@ -125,6 +125,7 @@ cdef Pass _pass(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, int
     p.keep_stride = 0
     p.batch_stats = True
     p.from_grad_output = False
+    p.outputs_only = False
     p.need_input = False
     return p
 
@@ -132,11 +133,13 @@ cdef Pass _pass(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, int
 cdef void _gather(floating* A0, floating* T, const floating* X, const floating* targets,
                   const Py_ssize_t* labels, bint have_labels, const Py_ssize_t* rows, Py_ssize_t m,
                   Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
-    """OUT A0 (m, n_in), T (m, n_out): the inputs and target rows of the given data rows."""
+    """OUT A0 (m, n_in), T (m, n_out): the inputs and target rows of the given data rows (no
+    target rows when there are neither targets nor labels: outputs only)."""
     cdef Py_ssize_t i
     for i in range(m):
         memcpy(A0 + i * n_in, X + rows[i] * n_in, n_in * sizeof(floating))
-    gather_targets(T, targets, labels if have_labels else NULL, rows, m, n_out)
+    if targets != NULL or have_labels:
+        gather_targets(T, targets, labels if have_labels else NULL, rows, m, n_out)
 
 
 cdef enum:
@@ -286,6 +289,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef Py_ssize_t n = X.shape[0], n_order = order.shape[0], i, start, m, L = spec.shape[0]
     cdef Py_ssize_t n_in = X.shape[1], n_out = spec[L - 1, S_F]
     check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else 0)
+    require_dense_output(spec)
     check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost)
     hyper_arr, last, n_states_obj = check_epoch(
         n, order, False, batch_size, n_train, n_threads, regularization, optimizer, hyper,
@@ -373,8 +377,11 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     output layer's delta dL/dz from it through the output activation: g * sigma'(z), softmax's
     Jacobian-vector product a * (g - sum(g * a))), and targets/labels may be empty.
     grad_input (n, n_in), when given, OUT: dL/dX."""
-    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], n_out = spec[L - 1, S_F]
+    cdef Py_ssize_t n = X.shape[0], L = spec.shape[0]
+    cdef Py_ssize_t n_out = spec[L - 1, S_F] * spec[L - 1, S_OH] * spec[L - 1, S_OW]
     check_spec(spec, fparams, params.shape[0], running.shape[0] if running is not None else None)
+    if grad_output is None:
+        require_dense_output(spec)
     check_data(spec, n, X.shape[1], targets.shape[0], targets.shape[1], labels, cost,
                grad_output is None)
     if grad_output is not None:
@@ -426,6 +433,11 @@ cdef void _evaluate_chunk(const Pass* net, const floating* P, floating* R, float
     _forward(net, P, R, buf, zt_off, z_off, m, True, n_threads)
     if out != NULL:
         memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
+    if net.outputs_only:
+        for i in range(m):
+            costs[start + i] = 0
+            hits[start + i] = 0
+        return
     for i in range(m):
         costs[start + i] = cost_row(buf + z_off + i * n_out, A + i * n_out, T + i * n_out, n_out,
                                     net.cost)
@@ -437,18 +449,24 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
              const double[:, ::1] fparams, int cost, const floating[:, ::1] X,
              const floating[:, ::1] targets, const Py_ssize_t[::1] labels, Py_ssize_t chunk,
              int n_threads, floating[:, ::1] out=None, *, floating[::1] running=None,
-             bint batch_stats=False):
+             bint batch_stats=False, bint outputs_only=False):
     """(summed cost, rows classified correctly) over the rows of X, `chunk` rows per pass;
     with `out` (n, outputs), also the outputs. With n_threads > 1 the chunks run in one parallel
     loop (a copy of the buffers per thread); the costs are summed in row order either way.
     Batch norm with the running statistics `running`, or (batch_stats: training mode, for
-    gradient checks; all rows in one chunk) with the rows' own, leaving running alone."""
+    gradient checks; all rows in one chunk) with the rows' own, leaving running alone.
+    outputs_only: `out` only (no cost, no targets: any last layer); returns (0.0, 0)."""
     cdef Py_ssize_t n = X.shape[0], L = spec.shape[0], k, i, t, correct = 0
-    cdef Py_ssize_t n_out = spec[L - 1, S_F], n_in = X.shape[1]
+    cdef Py_ssize_t n_out = spec[L - 1, S_F] * spec[L - 1, S_OH] * spec[L - 1, S_OW]
+    cdef Py_ssize_t n_in = X.shape[1]
     cdef double total = 0
     check_spec(spec, fparams, params.shape[0],
                None if batch_stats else (running.shape[0] if running is not None else 0))
-    check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost)
+    if not outputs_only:
+        require_dense_output(spec)
+    elif out is None:
+        raise ValueError("outputs_only needs out")
+    check_data(spec, n, n_in, targets.shape[0], targets.shape[1], labels, cost, not outputs_only)
     if chunk < 1 or n_threads < 1:
         raise ValueError("chunk and n_threads must be >= 1")
     if out is not None:
@@ -475,8 +493,9 @@ def evaluate(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     cdef unsigned char[::1] hits = hits_arr
     cdef floating* buf = &buffer[0]
     cdef floating* O = &out[0, 0] if out is not None else NULL
-    cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
+    cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 and not outputs_only else NULL
+    cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 and not outputs_only else NULL
+    net.outputs_only = outputs_only
     with nogil:
         if copies > 1:
             for k in prange(n_chunks, schedule="static", num_threads=copies):

@@ -21,7 +21,8 @@ cdef inline int check_data(const Py_ssize_t[:, ::1] spec, Py_ssize_t n_rows, Py_
     """X is (n >= 1, the input size); targets either dense (n, n_out) rows, or labels (n,) in
     range: 0..n_out-1, or 0..1 for one output unit (need_targets False: not looked at); the hinge
     cost has at least 2 output units (its target class indexes a second one)."""
-    cdef Py_ssize_t L = spec.shape[0], i, n_out = spec[L - 1, S_F]
+    cdef Py_ssize_t L = spec.shape[0], i
+    cdef Py_ssize_t n_out = spec[L - 1, S_F] * spec[L - 1, S_OH] * spec[L - 1, S_OW]
     cdef Py_ssize_t n_in = spec[0, S_C] * spec[0, S_H] * spec[0, S_W]
     cdef Py_ssize_t n_classes = 2 if n_out == 1 else n_out
     if cost == COST_HINGE and n_out < 2:

@@ -81,8 +81,15 @@ cdef inline int check_table(const Py_ssize_t[:, ::1] spec, const double[:, ::1] 
                 raise ValueError(f"layer {l}: its running statistics do not fit in running")
             if not (0 < fparams[l, F_EPS] < float("inf")) or not 0 <= fparams[l, F_MOMENTUM] < 1:
                 raise ValueError(f"layer {l}: batch norm needs eps > 0 and momentum in [0, 1)")
-    if spec[L - 1, S_KIND] != KIND_DENSE:
-        raise ValueError("the last layer must be dense")
+    return 0
+
+
+cdef inline int require_dense_output(const Py_ssize_t[:, ::1] spec) except -1:
+    """A cost (training, evaluation, the cost's gradient) needs a dense output layer; a table
+    that ends in another layer is driven by gradients of its outputs only."""
+    if spec[spec.shape[0] - 1, S_KIND] != KIND_DENSE:
+        raise ValueError("the last layer must be dense for a cost (a table that ends in another "
+                         "layer takes grad_output and gives outputs only)")
     return 0
 
 

@@ -25,7 +25,7 @@ from libc.string cimport memcpy
 from _data cimport (check_data, check_epoch, check_keep, gather_targets, pending_signal,
                    raise_interrupted, update_segments)
 from _update cimport optimizer_update
-from _table cimport check_table
+from _table cimport check_table, require_dense_output
 from _blas cimport GemmChoice, SPLIT_BLOCK_FLOPS
 from _elementwise cimport (
     ACT_SOFTMAX, activate, bias_activation, cost_row, predicted_class, softmax_row, OPT_SGD,
@@ -94,6 +94,7 @@ cdef tuple _plan(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py
     """(plan, fplan) of a table the dense loop runs; ValueError for any other (check_table first:
     shapes chain, parameters and running statistics inside their arrays)."""
     check_table(spec, fparams, n_params, n_running)
+    require_dense_output(spec)
     return dense_plan(spec, fparams)
 
 

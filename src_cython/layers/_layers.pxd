@@ -86,6 +86,7 @@ cdef struct Pass:
     Py_ssize_t keep_stride
     bint batch_stats            # batch norm with the batch's statistics (else the running ones)
     bint from_grad_output       # the output delta from dL/d(outputs) (in T) instead of the cost's
+    bint outputs_only           # evaluate: the outputs, no cost (any last layer)
     bint need_input             # backward also writes dC/d(input) at d_off[0]
 
 
@@ -340,6 +341,9 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
     cdef floating* Dt = buf + zt_off
     cdef floating param, scale
     cdef bint need_below
+    row = net.spec + (net.L - 1) * SPEC_COLUMNS
+    if net.from_grad_output and row[S_KIND] != KIND_DENSE:  # dL/d(outputs) of any last layer
+        memcpy(buf + net.d_off[net.L], T, m * row[S_F] * row[S_OH] * row[S_OW] * sizeof(floating))
     for l in range(net.L - 1, -1, -1):
         row = net.spec + l * SPEC_COLUMNS
         n_in = row[S_C] * row[S_H] * row[S_W]

@@ -5,6 +5,7 @@ generator trained through a discriminator (what a GAN needs)."""
 import numpy as np
 import pytest
 
+import nnfast
 from nnfast import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Network, Sequential
 from nnfast import TrainingDiverged
 
@@ -199,3 +200,79 @@ def test_backward_through_a_single_dense_layer(backend):
     np.testing.assert_allclose(weights[0], delta.T @ X, rtol=1e-10)
     np.testing.assert_allclose(biases[0], delta.sum(axis=0), rtol=1e-10)
     np.testing.assert_allclose(grad_input, delta @ W, rtol=1e-10)
+
+
+def conv_only(backend, seed=3):
+    """A model without a cost that ends in a convolution (a generator's shape of model)."""
+    return Sequential([Conv2D(3, 3, padding="same", activation="relu"), MaxPool2D(2, stride=1),
+                       Conv2D(2, 2, activation="sigmoid")], SHAPE, cost=None, backend=backend,
+                      seed=seed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_and_backward_through_a_single_conv_layer(backend):
+    """A single Conv2D layer from Python (a model of one layer, cost=None): its outputs are the
+    convolution's, its backward is the gradient of sum(G * outputs) (finite differences)."""
+    rng = np.random.default_rng(8)
+    X, G = rng.random((4, 72)), rng.standard_normal((4, 3 * 4 * 4))
+    layer = Sequential([Conv2D(3, 3, activation="tanh")], SHAPE, cost=None, backend=backend,
+                       seed=2)
+    W, b = layer.weights[0], layer.biases[0]
+    images = X.reshape(4, *SHAPE)
+    z = np.einsum("fcij,ncyixj->nfyx", W,
+                  np.lib.stride_tricks.sliding_window_view(images, (3, 3), axis=(2, 3))
+                  .transpose(0, 1, 2, 4, 3, 5)) + b[None, :, None, None]
+    np.testing.assert_allclose(layer.feedforward(X), np.tanh(z).reshape(4, -1), rtol=1e-12)
+    grad, grad_input = layer.backward(X, G)
+    eps = 1e-6
+
+    def loss():
+        return float(np.sum(G * layer.feedforward(X)))
+
+    for index in range(0, len(layer.params), 5):
+        saved = layer.params[index]
+        layer.params[index] = saved + eps
+        plus = loss()
+        layer.params[index] = saved - eps
+        minus = loss()
+        layer.params[index] = saved
+        assert grad[index] == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-9)
+    for index in range(0, X.size, 11):
+        i, j = divmod(index, X.shape[1])
+        X[i, j] += eps
+        plus = loss()
+        X[i, j] -= 2 * eps
+        minus = loss()
+        X[i, j] += eps
+        assert grad_input[i, j] == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-9)
+
+
+def test_a_model_ending_in_a_convolution_on_both_backends(tmp_path):
+    """cost=None: outputs, backward and train_on_batch(grad_output) agree between the backends;
+    it saves and loads; what needs a cost refuses it, changing nothing."""
+    X = np.random.default_rng(9).random((5, 72))
+    nets = [conv_only(backend) for backend in BACKENDS]
+    assert nets[0].n_outputs == 2 * 4 * 4
+    G = np.random.default_rng(10).standard_normal((5, nets[0].n_outputs))
+    np.testing.assert_allclose(nets[0].feedforward(X), nets[1].feedforward(X), rtol=1e-12)
+    (g0, i0), (g1, i1) = (net.backward(X, G) for net in nets)
+    np.testing.assert_allclose(g0, g1, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(i0, i1, rtol=1e-10, atol=1e-13)
+    for net in nets:
+        for _ in range(3):
+            net.train_on_batch(X, grad_output=G, eta=0.01, optimizer="adam")
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
+    before = nets[0].params.copy()
+    y = np.zeros(5, dtype=np.intp)
+    for call in (lambda: nets[0].fit(X, y), lambda: nets[0].cost(X, y),
+                 lambda: nets[0].accuracy(X, y), lambda: nets[0].gradient(X, y),
+                 lambda: nets[0].input_gradient(X, y), lambda: nets[0].train_on_batch(X, y)):
+        with pytest.raises(ValueError, match="needs a cost"):
+            call()
+    np.testing.assert_array_equal(nets[0].params, before)
+    nets[0].save(tmp_path / "generator.npz")
+    loaded = nnfast.load(tmp_path / "generator.npz")
+    assert loaded.cost_function is None
+    np.testing.assert_array_equal(loaded.feedforward(X), nets[0].feedforward(X))
+    with pytest.raises(ValueError, match="last layer must be Dense"):
+        Sequential([Conv2D(2, 3)], SHAPE)  # a cost needs a Dense output layer
