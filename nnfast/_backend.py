@@ -6,8 +6,8 @@ so both consume the same random numbers.
 
 - backend="numpy": the layer interpreter nnfast/reference/conv.py, for every model.
 - backend="cython": the layer engine src_cython/engine/_conv.pyx, which interprets a table of layers
-  (`layer_table`), for every model; a model that is a plain stack of Dense layers (`model._dense`,
-  see nnfast/model.py) trains, predicts and evaluates on the dense loop src_cython/engine/_train.pyx
+  (`layer_table`), for every model; a model that is a plain stack of Dense layers (`model._dense_loop`,
+  see nnfast/_parameters.py) trains, predicts and evaluates on the dense loop src_cython/engine/_train.pyx
   instead (the fused update GEMMs and our own GEMM kernels), with the same results; it takes the
   same table (and refuses one that is not a Dense stack).
 
@@ -39,8 +39,7 @@ def forward_chunk(net, n_rows):
     """Rows per compiled inference pass of the dense loop: as many as fit FORWARD_BUFFER_ELEMENTS
     in the widest layer (fewer, larger GEMMs), at least 1024; depends on the sizes only, never on
     the thread count."""
-    dense = net._dense
-    widest = max(n_out * act.pieces for n_out, act in zip(dense.sizes[1:], dense.activations))
+    widest = max(layer.weight_shape[0] for layer in net.built if layer.kind == "dense")
     return max(1024, min(n_rows, FORWARD_BUFFER_ELEMENTS // widest))
 
 
@@ -89,7 +88,7 @@ class NumpyBackend:
         """Per weight layer of a plain Dense stack (a Network): its Norm or None (the
         arguments of nnfast/reference/sgd.py, the book's dense formulation)."""
         norms = cls._layer_norms(net)
-        return [norms[l] for l in net._dense.weight_layers]
+        return [norms[l] for l in net._weight_layers]
 
     @staticmethod
     def _states(net):
@@ -170,7 +169,7 @@ class CythonBackend:
     def checks_finite_inputs(net):
         # the dense loop's feedforward/evaluate notice NaN/inf in X themselves, from the first
         # layer's output
-        return net._dense is not None
+        return net._dense_loop
 
     @staticmethod
     def _target_args(net, labels, targets):
@@ -193,7 +192,7 @@ class CythonBackend:
                        state1=state1 if len(state1) else None,
                        state2=state2 if len(state2) else None, step0=net.optimizer_steps,
                        first=first, last=last, stop=stop)
-        if net._dense is None:
+        if not net._dense_loop:
             return _conv.train_epoch(net.params, net._spec, net._fparams, net.cost_function.code,
                                      X, targets, labels, order, batch_size, eta, lmbda, n, keep,
                                      n_threads, running=net.running, **options)
@@ -203,7 +202,7 @@ class CythonBackend:
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.n_outputs), dtype=net.dtype)
-        if net._dense is None:
+        if not net._dense_loop:
             _conv.evaluate(net.params, net._spec, net._fparams, 0, X,
                            np.empty((0, net.n_outputs), dtype=net.dtype),
                            np.empty(0, dtype=np.intp), LAYER_CHUNK, n_threads, out,
@@ -215,7 +214,7 @@ class CythonBackend:
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
-        if net._dense is None:
+        if not net._dense_loop:
             return _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
                                   targets, labels, len(X) if batch_stats else LAYER_CHUNK,
                                   n_threads, running=net.running, batch_stats=batch_stats)
@@ -227,7 +226,7 @@ class CythonBackend:
     def gradient(self, net, X, labels, targets, n_threads):
         labels, targets = self._target_args(net, labels, targets)
         grad = np.zeros_like(net.params)
-        if net._dense is None:
+        if not net._dense_loop:
             _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
                            labels, grad, n_threads, running=net.running)
         else:

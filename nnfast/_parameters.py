@@ -1,6 +1,5 @@
 """What a model's parameters look like from Python: `ParameterList` (the checked views behind
-`model.weights` / `model.biases`) and `DenseStack` (the description of a model that is a plain stack
-of Dense layers, which runs on the dense loop)."""
+`model.weights` / `model.biases`), and which compiled loop runs a model (`runs_on_dense_loop`)."""
 
 import numpy as np
 
@@ -70,51 +69,16 @@ class ParameterList:
             "-" if v is None else str(v.shape) for v in self._views) + ">"
 
 
-class DenseStack:
-    """The description of a model that is a plain stack of Dense layers (with Dropout between
-    them): what the dense fast path (src_cython/engine/_train.pyx) and nnfast/reference/sgd.py take."""
-
-    def __init__(self, sizes, activations, batch_norm, eps, momentum, dropout, weight_layers):
-        self.sizes = sizes              # units per layer, input first
-        self.activations = activations  # one per weight layer
-        self.batch_norm = batch_norm    # one flag per weight layer (the output's False)
-        self.eps, self.momentum = eps, momentum
-        self.dropout = dropout          # p per hidden layer (0: none)
-        self.weight_layers = weight_layers  # the model's index of each weight layer
-        self.dropout_columns = np.zeros(len(sizes), dtype=np.intp)
-        self.dropout_scales = np.zeros(len(sizes), dtype=np.float64)
-        column = 0
-        for l, p in enumerate(dropout, start=1):
-            if p > 0:
-                self.dropout_columns[l] = column
-                self.dropout_scales[l] = 1.0 / (1.0 - p)
-                column += sizes[l]
-
-    @classmethod
-    def of(cls, built, input_shape):
-        """The stack `built` forms, or None when it is anything else."""
-        if len(input_shape) != 1:
-            return None
-        sizes, activations, flags, dropout, weight_layers, settings = [input_shape[0]], [], [], [], [], set()
-        pending_dropout = None
-        for l, layer in enumerate(built):
-            if layer.kind == "dense":
-                if weight_layers:
-                    dropout.append(pending_dropout or 0.0)
-                elif pending_dropout is not None:
-                    return None  # dropout of the inputs: the general engine's
-                pending_dropout = None
-                sizes.append(layer.out_shape[0])
-                activations.append(layer.activation)
-                flags.append(layer.batch_norm)
-                weight_layers.append(l)
-                if layer.batch_norm:
-                    settings.add((layer.bn_eps, layer.bn_momentum))
-            elif layer.kind == "dropout" and pending_dropout is None:
-                pending_dropout = layer.p
-            else:
-                return None
-        if pending_dropout is not None or len(settings) > 1 or not weight_layers:
-            return None
-        eps, momentum = settings.pop() if settings else (1e-5, 0.9)
-        return cls(sizes, activations, flags, eps, momentum, dropout, weight_layers)
+def runs_on_dense_loop(built, input_shape):
+    """True when the layers are a plain stack of Dense layers on flat input, with at most one
+    Dropout after each hidden one (every Network): the dense loop (src_cython/engine/_train.pyx,
+    the fused update GEMMs) runs such a model; any other runs on the layer engine."""
+    if len(input_shape) != 1 or built[-1].kind != "dense":
+        return False
+    previous = None
+    for layer in built:
+        if layer.kind not in ("dense", "dropout") or (layer.kind == "dropout"
+                                                       and previous != "dense"):
+            return False
+        previous = layer.kind
+    return True

@@ -21,7 +21,7 @@ from ._aligned import aligned_zeros
 from ._architecture import _check_differentiable, _check_regularization
 from ._backend import make_backend
 from ._format import save
-from ._parameters import DenseStack, ParameterList
+from ._parameters import ParameterList, runs_on_dense_loop
 from ._validation import (all_finite, check_dtype, check_fit_arguments, check_float,
                           check_inputs, check_int, check_targets, nonfinite_error)
 from .costs import check_pairing, get_cost, penalty, target_classes
@@ -138,7 +138,7 @@ class Sequential:
         self.regularization = "l2"
         self.history = None
         self.optimizer = get_optimizer("sgd")
-        self._dense = DenseStack.of(built, input_shape)
+        self._dense_loop = runs_on_dense_loop(built, input_shape)
         self._plan_layout()
         self._backend.prepare(self)
         self._initialize(initializer)
@@ -179,16 +179,14 @@ class Sequential:
         self._biases = ParameterList(biases, "biases", self._usage)
 
     def _initialize(self, initializer):
-        layers = [l for l, offset in enumerate(self._offsets) if offset is not None
-                  and self.built[l].n_weights]
+        layers = [l for l, layer in enumerate(self.built) if layer.n_weights]
         shapes = [(self.built[l].weight_shape[0], self.built[l].fan_in) for l in layers]
         try:
             initial_weights, initial_biases = initializer(self.rng, shapes)
-            for l, w, b in zip(layers, initial_weights, initial_biases):
+            for l, shape, w, b in zip(layers, shapes, initial_weights, initial_biases):
                 w = np.asarray(w)
-                if w.shape != shapes[layers.index(l)]:
-                    raise ValueError(f"layer {l}'s weights must have shape {shapes[layers.index(l)]}, "
-                                     f"got {w.shape}")
+                if w.shape != shape:
+                    raise ValueError(f"layer {l}'s weights must have shape {shape}, got {w.shape}")
                 self._weights[l] = w.reshape(self.built[l].weight_shape)
                 self._biases[l] = b
         except (ValueError, TypeError) as exc:
@@ -253,7 +251,7 @@ class Sequential:
     def _use_layer_engine(self):
         """Run this model on the layer engine even when it is a plain stack of Dense layers (for
         the tests that hold the dense loop and the layer engine together)."""
-        self._dense = None
+        self._dense_loop = False
 
     def _decay_segments(self):
         """(start, stop) ranges of params that weight decay applies to: every layer's W."""

@@ -117,20 +117,11 @@ class Network(Sequential):
             shape = built[-1].out_shape
         self._setup(layers, built, (self.sizes[0],), cost_function, init, dtype, backend, seed,
                     n_threads)
-        self._weights = ParameterList([w for w in self._weights if w is not None], "weights",
+        self._weight_layers = [l for l, layer in enumerate(built) if layer.kind == "dense"]
+        self._weights = ParameterList([self._weights[l] for l in self._weight_layers], "weights",
                                       self._usage)
-        self._biases = ParameterList([b for b in self._biases if b is not None], "biases",
+        self._biases = ParameterList([self._biases[l] for l in self._weight_layers], "biases",
                                      self._usage)
-
-    @property
-    def dropout_columns(self):
-        """Per layer of sizes: the first column of its units in the packed keep-mask."""
-        return self._dense.dropout_columns
-
-    @property
-    def dropout_scales(self):
-        """Per layer of sizes: 1/(1-p) where it drops units, else 0."""
-        return self._dense.dropout_scales
 
     def __repr__(self):
         acts = ",".join(a.name for a in self.activations)
@@ -139,13 +130,10 @@ class Network(Sequential):
         return (f"Network({self.sizes}, activation=[{acts}], cost={self.cost_function.name!r}{drop}"
                 f"{norm}, dtype={self.dtype.name!r}, backend={self.backend!r})")
 
-    def _layer_shapes(self):
-        """Per weight layer: (rows of W, columns of W, batch-normalised?)."""
-        return [(n_out * act.pieces, n_in, normed) for n_out, n_in, act, normed
-                in zip(self.sizes[1:], self.sizes[:-1], self.activations, self.batch_norm)]
-
     def _weight_arrays(self, flat):
-        return [self._layer_arrays(flat)[l] for l in self._dense.weight_layers]
+        """Per weight layer: (W, b, gamma, beta) views into `flat`."""
+        arrays = self._layer_arrays(flat)
+        return [arrays[l] for l in self._weight_layers]
 
     def layer_views(self, flat):
         """(weights, biases): per weight layer, views into `flat`, an array with the layout of
@@ -162,4 +150,4 @@ class Network(Sequential):
     def running_views(self):
         """Per weight layer: (running mean, running variance) views of `bn_running`, or None."""
         views = self._running_views()
-        return [views[l] for l in self._dense.weight_layers]
+        return [views[l] for l in self._weight_layers]

@@ -57,7 +57,7 @@ def hashes(n_threads_list=(1, 2)):
         y = rng.integers(0, n_out, 600)
         for threads in n_threads_list:
             net = nnfast.Network(seed=1, n_threads=threads, **net_kwargs)
-            assert net._dense is not None
+            assert net._dense_loop
             fit = dict(epochs=3, batch_size=10, eta=0.2)
             fit.update(fit_kwargs)
             net.fit(X.astype(net.dtype), y, monitor=False, **fit)

@@ -148,7 +148,7 @@ def test_the_layer_interpreter_is_the_books_dense_network(options, optimizer, re
     if keep is not None:
         masks = backend._masks(twin, keep)
         dense_masks = [None] * len(sizes)
-        for position, l in enumerate(twin._dense.weight_layers, start=1):
+        for position, l in enumerate(twin._weight_layers, start=1):
             if l + 1 < len(twin.built) and twin.built[l + 1].kind == "dropout":
                 dense_masks[position] = masks[l + 1]
     twin.optimizer = get_optimizer(optimizer)
