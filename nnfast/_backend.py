@@ -90,27 +90,13 @@ class NumpyBackend:
         norms = cls._layer_norms(net)
         return [norms[l] for l in net._weight_layers]
 
-    @staticmethod
-    def _states(net):
-        """Per model layer, (state 1, state 2) view pairs for W, b, gamma, beta (None where
-        unused); None for layers without parameters."""
-        per_array = [net._layer_arrays(s) if len(s) else None for s in net.optimizer_state]
-        states = []
-        for l, offset in enumerate(net._offsets):
-            if offset is None:
-                states.append(None)
-                continue
-            states.append(tuple(tuple(None if arrays is None else arrays[l][kind]
-                                      for arrays in per_array) for kind in range(4)))
-        return states
-
     def train_epoch(self, net, X, labels, targets, order, batch_size, eta, lmbda, regularization,
                     keep, first, last, n_threads, stop=None, n_train=None):
         return interpreter.train_epoch(
             net.built, *net._per_layer_views(net.params), net.cost_function, X,
             self._targets(net, labels, targets), order[first:last], batch_size, eta, lmbda,
             len(X) if n_train is None else n_train, self._masks(net, keep, first, last),
-            regularization=regularization, optimizer=net.optimizer, states=self._states(net),
+            regularization=regularization, optimizer=net.optimizer, states=net._optimizer_state_views(),
             step0=net.optimizer_steps, norms=self._layer_norms(net), stop=stop)
 
     def feedforward(self, net, X, n_threads):

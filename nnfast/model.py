@@ -236,6 +236,15 @@ class Sequential:
         return ([None if a is None else a[2] for a in arrays],
                 [None if a is None else a[3] for a in arrays])
 
+    def _optimizer_state_views(self):
+        """Per layer, the optimizer's (state 1, state 2) view pairs for W, b, gamma and beta (None
+        where unused); None for layers without parameters."""
+        per_array = [self._layer_arrays(s) if len(s) else None for s in self.optimizer_state]
+        return [None if offset is None else
+                tuple(tuple(None if arrays is None else arrays[l][kind] for arrays in per_array)
+                      for kind in range(4))
+                for l, offset in enumerate(self._offsets)]
+
     def _running_views(self):
         """Per layer: (running mean, running variance) views of `running`, or None."""
         views = []

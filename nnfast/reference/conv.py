@@ -308,40 +308,47 @@ def backprop(layers, weights, biases, cost, X, Y, masks=None, norms=None, update
 
 def update_mini_batch(layers, weights, biases, cost, X, Y, eta, lmbda, n, masks=None, *,
                       regularization="l2", optimizer=None, states=None, step=1, norms=None):
-    """One step on the batch, as nnfast/reference/sgd.py's update_mini_batch. Plain SGD (the
-    book's): L2: W <- (1 - eta*lmbda/n) W - (eta/m) sum grad_W; L1: W <- W - (eta*lmbda/n) sign(W)
-    - (eta/m) sum grad_W; b <- b - (eta/m) sum grad_b; gamma, beta like biases. Another optimizer:
-    g = (1/m) sum grad (+ (lmbda/n) W or (lmbda/n) sign(W) for the weights), then optimizer.update
-    with states[l] = pairs for (W, b, gamma, beta) (None for layers without parameters). Batch
-    norm moves the running statistics."""
-    m = len(X)
+    """One step on the batch, as nnfast/reference/sgd.py's update_mini_batch: backprop, then
+    `apply_gradients`. Batch norm moves the running statistics."""
     nabla_w, nabla_b, nabla_norm = backprop(layers, weights, biases, cost, X, Y, masks, norms,
                                             update_running=True)
+    params = [None if W is None and norm is None else
+              (W, b, *((norm.gamma, norm.beta) if norm is not None else (None, None)))
+              for W, b, norm in zip(weights, biases, norms or [None] * len(layers))]
+    grads = [(nw, nb, *(nn if nn is not None else (None, None)))
+             for nw, nb, nn in zip(nabla_w, nabla_b, nabla_norm)]
+    apply_gradients(params, grads, len(X), eta, lmbda, n, regularization, optimizer, states, step)
+
+
+def apply_gradients(params, grads, m, eta, lmbda, n, regularization="l2", optimizer=None,
+                    states=None, step=1):
+    """One optimizer step from the summed gradients of a batch of m examples, in place: per layer
+    params[l] and grads[l] are (W, b, gamma, beta) (None entries where a layer has none; params[l]
+    None for a layer without parameters). Plain SGD (the book's): L2: W <- (1 - eta*lmbda/n) W -
+    (eta/m) sum grad_W; L1: W <- W - (eta*lmbda/n) sign(W) - (eta/m) sum grad_W; b, gamma, beta <-
+    p - (eta/m) sum grad. Another optimizer: g = (1/m) sum grad (+ (lmbda/n) W or (lmbda/n) sign(W)
+    for the weights), then optimizer.update with states[l][k] = its (state 1, state 2) pair for
+    W, b, gamma, beta (k = 0..3)."""
     sgd = optimizer is None or optimizer.name == "sgd"
-    for l in range(len(layers)):
-        W, b = weights[l], biases[l]
-        if nabla_norm[l] is not None:
-            for k, (p, grad) in enumerate(zip((norms[l].gamma, norms[l].beta), nabla_norm[l])):
-                if sgd:
-                    p[...] = p - (eta / m) * grad
-                else:
-                    s1, s2 = states[l][2 + k]
-                    optimizer.update(p, grad * (1 / m), s1, s2, eta, step)
-        if W is None:
+    for l, (layer_params, layer_grads) in enumerate(zip(params, grads)):
+        if layer_params is None:
             continue
-        if sgd:
-            if regularization == "l1":
-                W[...] = W - (eta * lmbda / n) * np.sign(W) - (eta / m) * nabla_w[l]
+        for k, (p, grad) in enumerate(zip(layer_params, layer_grads)):
+            if p is None:
+                continue
+            weights = k == 0  # the weights are decayed; biases, gamma and beta never
+            if sgd and weights and regularization == "l1":
+                p[...] = p - (eta * lmbda / n) * np.sign(p) - (eta / m) * grad
+            elif sgd and weights:
+                p[...] = (1 - eta * lmbda / n) * p - (eta / m) * grad
+            elif sgd:
+                p[...] = p - (eta / m) * grad
             else:
-                W[...] = (1 - eta * lmbda / n) * W - (eta / m) * nabla_w[l]
-            b[...] = b - (eta / m) * nabla_b[l]
-            continue
-        (w1, w2), (b1, b2) = states[l][:2]
-        g = nabla_w[l] * (1 / m)
-        if lmbda != 0:
-            g = g + (lmbda / n) * (np.sign(W) if regularization == "l1" else W)
-        optimizer.update(W, g, w1, w2, eta, step)
-        optimizer.update(b, nabla_b[l] * (1 / m), b1, b2, eta, step)
+                g = grad * (1 / m)
+                if weights and lmbda != 0:
+                    g = g + (lmbda / n) * (np.sign(p) if regularization == "l1" else p)
+                s1, s2 = states[l][k]
+                optimizer.update(p, g, s1, s2, eta, step)
 
 
 def train_epoch(layers, weights, biases, cost, X, Y, order, batch_size, eta, lmbda, n, masks=None,

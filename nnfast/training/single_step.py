@@ -11,6 +11,7 @@ from . import guards as _guards
 from .. import _threads
 from .._architecture import _check_differentiable, _check_regularization
 from .._validation import check_float, check_int, nonfinite_error
+from ..reference.conv import apply_gradients
 from .optimizers import get_optimizer
 
 
@@ -82,7 +83,7 @@ def train_on_batch(model, X, y, grad_output, eta, lmbda, regularization, optimiz
         else:
             grad = model._backend.backward(model, X, None, None, grad_output, n_threads)[0]
             model.optimizer_steps += 1
-            apply_gradient(model, grad, m, eta, lmbda / n_train, regularization)
+            apply_gradient(model, grad, m, eta, lmbda, n_train, regularization)
     if not _guards.state_finite(model):
         snapshot.restore(model)
         raise _guards.TrainingDiverged(
@@ -92,31 +93,10 @@ def train_on_batch(model, X, y, grad_output, eta, lmbda, regularization, optimiz
     model.lmbda, model.regularization = lmbda, regularization
 
 
-def apply_gradient(model, grad, m, eta, lmbda_over_n, regularization):
-    """One step of the model's optimizer from the summed gradient `grad` of m examples, as the
-    training loops take it: SGD the book's rule, the others optimizer.update with the mean gradient
-    plus the regularisation's (weights only: every W of a Dense or Conv2D layer)."""
-    params, optimizer = model.params, model.optimizer
-    decayed = np.zeros(len(params), dtype=bool)
-    for start, stop in model._decay_segments():
-        decayed[start:stop] = True
-    W, G = params[decayed], grad[decayed]
-    if optimizer.name == "sgd":
-        if regularization == "l1":
-            W = W - (eta * lmbda_over_n) * np.sign(W) - (eta / m) * G
-        else:
-            W = (1 - eta * lmbda_over_n) * W - (eta / m) * G
-        params[decayed] = W
-        params[~decayed] = params[~decayed] - (eta / m) * grad[~decayed]
-        return
-    step = model.optimizer_steps
-    for part, mask in ((True, decayed), (False, ~decayed)):
-        p, g = params[mask], grad[mask] * (1 / m)
-        if part and lmbda_over_n != 0:
-            g = g + lmbda_over_n * (np.sign(p) if regularization == "l1" else p)
-        s1, s2 = (s[mask] if len(s) else None for s in model.optimizer_state)
-        optimizer.update(p, g, s1, s2, eta, step)
-        params[mask] = p
-        for state, values in zip(model.optimizer_state, (s1, s2)):
-            if values is not None:
-                state[mask] = values
+def apply_gradient(model, grad, m, eta, lmbda, n_train, regularization):
+    """One step of the model's optimizer from the summed gradient `grad` (the layout of params)
+    of m examples, by the reference's update (nnfast/reference/conv.py: apply_gradients), the
+    rule the training loops follow."""
+    apply_gradients(model._layer_arrays(model.params), model._layer_arrays(grad), m, eta, lmbda,
+                    n_train, regularization, model.optimizer, model._optimizer_state_views(),
+                    model.optimizer_steps)
