@@ -31,6 +31,34 @@ def data(kind, n=9, seed=1):
     return X, rng.integers(0, 3, n)
 
 
+def central_difference(loss, values, index, eps=1e-6):
+    """(loss(values[index] + eps) - loss(values[index] - eps)) / (2 eps), `values` (a flat view)
+    restored."""
+    saved = values[index]
+    values[index] = saved + eps
+    plus = loss()
+    values[index] = saved - eps
+    minus = loss()
+    values[index] = saved
+    return (plus - minus) / (2 * eps)
+
+
+def assert_backward_of_weighted_outputs(net, X, G, grad, grad_input, param_indices,
+                                        input_indices, rel):
+    """grad and grad_input are the derivatives of L = sum(G * feedforward(X)) (central
+    differences) at the given entries of params and of X (flat)."""
+    def loss():
+        return float(np.sum(G * net.feedforward(X)))
+
+    for index in param_indices:
+        assert grad[index] == pytest.approx(central_difference(loss, net.params, index),
+                                            rel=rel, abs=1e-9)
+    flat_X, flat_grad = X.reshape(-1), grad_input.reshape(-1)
+    for index in input_indices:
+        assert flat_grad[index] == pytest.approx(central_difference(loss, flat_X, index),
+                                                 rel=rel, abs=1e-9)
+
+
 def summed_cost(net, X, y):
     """The summed cost the gradients are of (batch norm with the rows' own statistics)."""
     return net._backend.evaluate(net, *net._data(X, y), 1, True)[0]
@@ -65,27 +93,10 @@ def test_backward_is_the_gradient_of_the_weighted_outputs(kind, output):
     (grad, grad_input), (ref_grad, ref_input) = (net.backward(X, G) for net in nets)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(grad_input, ref_input, rtol=1e-10, atol=1e-13)
-    net, eps = nets[0], 1e-6
-
-    def loss():
-        return float(np.sum(G * net.feedforward(X)))
-
-    for index in np.random.default_rng(4).choice(len(net.params), 30, replace=False):
-        saved = net.params[index]
-        net.params[index] = saved + eps
-        plus = loss()
-        net.params[index] = saved - eps
-        minus = loss()
-        net.params[index] = saved
-        assert grad[index] == pytest.approx((plus - minus) / (2 * eps), rel=1e-5, abs=1e-9)
-    for index in range(0, X.size, 7):
-        i, j = divmod(index, X.shape[1])
-        X[i, j] += eps
-        plus = loss()
-        X[i, j] -= 2 * eps
-        minus = loss()
-        X[i, j] += eps
-        assert grad_input[i, j] == pytest.approx((plus - minus) / (2 * eps), rel=1e-5, abs=1e-9)
+    assert_backward_of_weighted_outputs(nets[0], X, G, grad, grad_input,
+                                        np.random.default_rng(4).choice(len(grad), 30,
+                                                                        replace=False),
+                                        range(0, X.size, 7), rel=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -224,27 +235,8 @@ def test_forward_and_backward_through_a_single_conv_layer(backend):
                   .transpose(0, 1, 2, 4, 3, 5)) + b[None, :, None, None]
     np.testing.assert_allclose(layer.feedforward(X), np.tanh(z).reshape(4, -1), rtol=1e-12)
     grad, grad_input = layer.backward(X, G)
-    eps = 1e-6
-
-    def loss():
-        return float(np.sum(G * layer.feedforward(X)))
-
-    for index in range(0, len(layer.params), 5):
-        saved = layer.params[index]
-        layer.params[index] = saved + eps
-        plus = loss()
-        layer.params[index] = saved - eps
-        minus = loss()
-        layer.params[index] = saved
-        assert grad[index] == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-9)
-    for index in range(0, X.size, 11):
-        i, j = divmod(index, X.shape[1])
-        X[i, j] += eps
-        plus = loss()
-        X[i, j] -= 2 * eps
-        minus = loss()
-        X[i, j] += eps
-        assert grad_input[i, j] == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-9)
+    assert_backward_of_weighted_outputs(layer, X, G, grad, grad_input,
+                                        range(0, len(grad), 5), range(0, X.size, 11), rel=1e-6)
 
 
 def test_a_model_ending_in_a_convolution_on_both_backends(tmp_path):
