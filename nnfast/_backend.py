@@ -21,7 +21,7 @@ layer drops.
 
 import numpy as np
 
-from . import reference
+from . import _gemm, reference
 from .layers import LAYER_KINDS
 from .reference import conv as interpreter
 
@@ -41,6 +41,33 @@ def forward_chunk(net, n_rows):
     the thread count."""
     widest = max(layer.weight_shape[0] for layer in net.built if layer.kind == "dense")
     return max(1024, min(n_rows, FORWARD_BUFFER_ELEMENTS // widest))
+
+
+def _pieces(total, per_pass):
+    """The row counts of passes of at most per_pass rows over `total` rows."""
+    per_pass = max(1, min(per_pass, total))
+    return {per_pass, total % per_pass} - {0}
+
+
+def _prepare_gemms(net, rows, inference=False, chunk=None, layer_engine=False):
+    """Announce the GEMM shapes of one compiled call on `rows` row counts (the batch sizes of an
+    epoch, or the rows of a predict/evaluate/gradient) to nnfast/_gemm.py, which picks their
+    kernels. The passes' row counts come from the loop that will run: the dense loop's batches or
+    inference chunks (transposed), the layer engine's slices (_conv.slice_rows) of training batches,
+    or of at most `chunk` rows."""
+    if net._dense_loop and not layer_engine:
+        if inference:
+            counts = set().union(*(_pieces(n, chunk) for n in rows))
+            _gemm.prepare(net, counts, transposed_inference=True)
+        else:
+            _gemm.prepare(net, rows)
+        return
+    itemsize = np.dtype(net.dtype).itemsize
+    if chunk is not None:
+        per_pass = min(chunk, _conv.slice_rows(net._spec, itemsize))
+    else:
+        per_pass = _conv.slice_rows(net._spec, itemsize, max(rows))
+    _gemm.prepare(net, set().union(*(_pieces(n, per_pass) for n in rows)))
 
 
 class NumpyBackend:
@@ -178,6 +205,8 @@ class CythonBackend:
                        state1=state1 if len(state1) else None,
                        state2=state2 if len(state2) else None, step0=net.optimizer_steps,
                        first=first, last=last, stop=stop)
+        span = (len(order) if last is None or last < 0 else last) - first
+        _prepare_gemms(net, _pieces(span, batch_size))
         if not net._dense_loop:
             return _conv.train_epoch(net.params, net._spec, net._fparams, net.cost_function.code,
                                      X, targets, labels, order, batch_size, eta, lmbda, n, keep,
@@ -188,6 +217,8 @@ class CythonBackend:
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.n_outputs), dtype=net.dtype)
+        _prepare_gemms(net, [len(X)], inference=True,
+                       chunk=forward_chunk(net, len(X)) if net._dense_loop else LAYER_CHUNK)
         if not net._dense_loop:
             _conv.evaluate(net.params, net._spec, net._fparams, 0, X,
                            np.empty((0, net.n_outputs), dtype=net.dtype),
@@ -200,6 +231,11 @@ class CythonBackend:
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
+        if batch_stats:
+            _prepare_gemms(net, [len(X)], chunk=len(X))
+        else:
+            _prepare_gemms(net, [len(X)], inference=True,
+                           chunk=forward_chunk(net, len(X)) if net._dense_loop else LAYER_CHUNK)
         if not net._dense_loop:
             return _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
                                   targets, labels, len(X) if batch_stats else LAYER_CHUNK,
@@ -212,6 +248,7 @@ class CythonBackend:
     def gradient(self, net, X, labels, targets, n_threads):
         labels, targets = self._target_args(net, labels, targets)
         grad = np.zeros_like(net.params)
+        _prepare_gemms(net, [len(X)], chunk=len(X))
         if not net._dense_loop:
             _conv.gradient(net.params, net._spec, net._fparams, net.cost_function.code, X, targets,
                            labels, grad, n_threads, running=net.running)
@@ -230,6 +267,7 @@ class CythonBackend:
             labels, targets = self._target_args(net, labels, targets)
         grad = np.zeros_like(net.params)
         grad_input = np.zeros_like(X)
+        _prepare_gemms(net, [len(X)], chunk=len(X), layer_engine=True)
         cost = net.cost_function.code if net.cost_function is not None else 0
         _conv.gradient(net.params, net._spec, net._fparams, cost, X, targets,
                        labels, grad, n_threads, running=net.running, grad_input=grad_input,

@@ -1,8 +1,14 @@
+import os
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The GEMM kernels measured per shape (nnfast/_gemm.py) go to a cache of this test session, not
+# the user's ~/.cache/nnfast (set before any test imports nnfast; child processes inherit it).
+os.environ.setdefault("NNFAST_CACHE_DIR", tempfile.mkdtemp(prefix="nnfast-test-cache-"))
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 

@@ -24,6 +24,8 @@ from _data cimport (check_data, check_epoch, check_keep, gather_targets, pending
                    raise_interrupted, update_segments as _update_segments)
 from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
 from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
+from _matmul cimport (N_GEMM_KERNELS, nnf_gemm_put, nnf_gemm_clear, nnf_gemm_fallback,
+                      nnf_gemm_own_isa, nnf_gemm_entries, nnf_gemm_missed, nnf_gemm_last_miss)
 from _table cimport check_table, has_batch_norm, require_dense_output, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
@@ -33,6 +35,8 @@ from _layers cimport (Pass, forward as _forward, backward as _backward, norm_uni
                       FPARAM_COLUMNS)
 
 nnf_isa()  # pick the vectorized kernels' instruction set now, before any thread runs one
+
+include "_gemm_registry.pxi"
 
 KINDS = {"conv": KIND_CONV, "maxpool": KIND_MAXPOOL, "avgpool": KIND_AVGPOOL,
          "flatten": KIND_FLATTEN, "dense": KIND_DENSE, "dropout": KIND_DROPOUT,
@@ -165,6 +169,25 @@ cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
     if widest == 0:
         return 1 << 30
     return max(<Py_ssize_t>SLICE_MIN_ROWS, SLICE_BYTES // (widest * itemsize))
+
+
+cdef Py_ssize_t _batch_slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize,
+                                  Py_ssize_t batch):
+    """Rows per slice of a training batch of `batch` rows: _slice_rows, and at least two slices
+    when the batch allows (two threads share a batch), except with batch norm."""
+    cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, itemsize))
+    if batch >= 2 * SLICE_MIN_ROWS and not has_batch_norm(spec):
+        slice_rows = min(slice_rows, (batch + 1) // 2)
+    return slice_rows
+
+
+def slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize, Py_ssize_t batch=0):
+    """Rows per pass of this table: of a training batch of `batch` rows (_batch_slice_rows), or,
+    with batch 0, the cap of every pass (_slice_rows). nnfast/_gemm.py derives the GEMM shapes
+    of the passes from it."""
+    if batch < 0 or itemsize not in (4, 8) or spec.shape[1] != COLUMNS:
+        raise ValueError("slice_rows needs a layer table, itemsize 4 or 8 and batch >= 0")
+    return _batch_slice_rows(spec, itemsize, batch) if batch else _slice_rows(spec, itemsize)
 
 
 cdef void _scatter_rows(floating* out, const floating* rows_in, const Py_ssize_t* rows,
@@ -302,9 +325,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef const Py_ssize_t[:, ::1] segments = segments_arr
     cdef const double[::1] hyper_view = hyper_arr
     cdef Py_ssize_t batch = max(1, min(batch_size, last - first))
-    cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, dtype.itemsize))
-    if batch >= 2 * SLICE_MIN_ROWS and not has_batch_norm(spec):
-        slice_rows = min(slice_rows, (batch + 1) // 2)  # two slices: two threads share a batch
+    cdef Py_ssize_t slice_rows = _batch_slice_rows(spec, dtype.itemsize, batch)
     cdef Py_ssize_t slices = (batch + slice_rows - 1) // slice_rows
     cdef Py_ssize_t copies = min(slices, <Py_ssize_t>MAX_COPIES) if n_threads > 1 else 1
     cdef _Work work = _Work(spec, slice_rows, True, dtype, copies)

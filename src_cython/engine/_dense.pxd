@@ -11,7 +11,8 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from _blas cimport gemm_split, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
+from _blas cimport NoTrans, Trans
+from _matmul cimport matmul
 from _elementwise cimport (
     apply_mask, bias_activation, bias_update, column_sums, l1_shrink, maxout_forward,
     maxout_route, multiply_derivative, output_delta, batchnorm_train, batchnorm_backward,
@@ -162,7 +163,7 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
                              floating* P, floating* G, floating* running, const floating* A0,
                              const floating* T, Py_ssize_t m, floating* buf, floating* scratch,
                              double eta, double lmbda_over_n, int regularization,
-                             const GemmChoice* gemms, int n_threads) noexcept nogil:
+                             int n_threads) noexcept nogil:
     """Forward and backward pass of m examples (A0 their inputs, T their targets).
 
     G == NULL: take the SGD step on P (the book's network2, with the regularisation's weight step):
@@ -189,14 +190,13 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
         fan_in = <int>sizes[l]
         k = net.pieces[l]
         rows = <int>(sizes[l + 1] * k)
+        matmul(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, inp, fan_in, P + net.w_off[l],
+               fan_in, <floating>0, buf + (ws.zp_off[l + 1] if k > 1 else ws.a_off[l + 1]), rows,
+               n_threads)
         if k > 1:
-            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
-                      buf + ws.zp_off[l + 1], rows, gemms, n_threads)
             maxout_forward(buf + ws.a_off[l + 1], buf + ws.zp_off[l + 1], P + net.b_off[l], m,
                            sizes[l + 1], k)
         elif net.bn[l]:
-            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
-                      buf + ws.a_off[l + 1], rows, gemms, n_threads)
             stats = buf + ws.st_off[l + 1]
             batchnorm_train(buf + ws.a_off[l + 1], P + net.b_off[l], P + net.g_off[l], m, rows,
                             buf + ws.zh_off[l + 1], stats, stats + rows,
@@ -205,8 +205,6 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
             bias_activation(buf + ws.a_off[l + 1], P + net.g_off[l] + rows, m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         else:
-            matmul_nt(<int>m, rows, fan_in, inp, fan_in, P + net.w_off[l], fan_in,
-                      buf + ws.a_off[l + 1], rows, gemms, n_threads)
             bias_activation(buf + ws.a_off[l + 1], P + net.b_off[l], m, rows, net.acts[l],
                             <floating>net.act_params[l], n_threads)
         if l + 1 < L:
@@ -225,8 +223,8 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
         Dl = buf + (ws.dp_off[l + 1] if k > 1 else ws.d_off[l + 1])
         inp = A0 if l == 0 else buf + ws.in_off[l]
         if l > 0:
-            matmul_xn(False, <int>m, fan_in, rows, <floating>1, Dl, rows, P + net.w_off[l], fan_in,
-                      <floating>0, buf + ws.d_off[l], fan_in, gemms, n_threads)
+            matmul(NoTrans, NoTrans, <int>m, fan_in, rows, <floating>1, Dl, rows, P + net.w_off[l],
+                   fan_in, <floating>0, buf + ws.d_off[l], fan_in, n_threads)
             if net.pieces[l - 1] == 1:
                 multiply_derivative(buf + ws.d_off[l], buf + ws.a_off[l], m, fan_in,
                                     net.acts[l - 1], <floating>net.act_params[l - 1], n_threads)
@@ -255,8 +253,8 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
                     G[net.b_off[l] + i] = 0
             else:
                 column_sums(Dl, m, rows, G + net.b_off[l])
-            matmul_xn(True, rows, fan_in, <int>m, <floating>1, Dl, rows, inp, fan_in,
-                      <floating>0, G + net.w_off[l], fan_in, gemms, n_threads)
+            matmul(Trans, NoTrans, rows, fan_in, <int>m, <floating>1, Dl, rows, inp, fan_in,
+                   <floating>0, G + net.w_off[l], fan_in, n_threads)
             continue
         if not net.bn[l]:
             bias_update(P + net.b_off[l], Dl, m, rows, step, scratch)
@@ -265,8 +263,8 @@ cdef inline void dense_batch(const Layout* net, const Dropout* drop, const Works
             beta = 1
         else:
             beta = <floating>(1.0 - eta * lmbda_over_n)
-        matmul_xn(True, rows, fan_in, <int>m, -step, Dl, rows, inp, fan_in, beta,
-                  P + net.w_off[l], fan_in, gemms, n_threads)
+        matmul(Trans, NoTrans, rows, fan_in, <int>m, -step, Dl, rows, inp, fan_in, beta,
+               P + net.w_off[l], fan_in, n_threads)
 
 
 
@@ -286,9 +284,9 @@ cdef inline void forward_chunk_batch_stats(const Layout* net, const floating* P,
         k = net.pieces[l]
         rows = <int>(net.sizes[l + 1] * k)
         dst = last if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
-        gemm_split(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, src, fan_in,
-                   P + net.w_off[l], fan_in, <floating>0, pieces_buf if k > 1 else dst, rows,
-                   n_threads)
+        matmul(NoTrans, Trans, <int>m, rows, fan_in, <floating>1, src, fan_in,
+               P + net.w_off[l], fan_in, <floating>0, pieces_buf if k > 1 else dst, rows,
+               n_threads)
         if k > 1:
             maxout_forward(dst, pieces_buf, P + net.b_off[l], m, net.sizes[l + 1], k)
         elif l < L - 1 and net.bn[l]:
@@ -333,13 +331,13 @@ cdef inline void forward_chunk_t(const Layout* net, const floating* P, const flo
         dst = last_t if l == L - 1 else (buf_a if l % 2 == 0 else buf_b)
         target = pieces_buf if k > 1 else dst
         if l == 0:  # X is (m, n_in): C (rows, m) = W X^T
-            gemm_split(NoTrans, Trans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
-                       src, fan_in, <floating>0, target, <int>m, n_threads)
+            matmul(NoTrans, Trans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
+                   src, fan_in, <floating>0, target, <int>m, n_threads)
             if not all_finite(target, <Py_ssize_t>rows * m):
                 nonfinite[0] = True
         else:       # the input is already (n_in, m): C = W A^T
-            gemm_split(NoTrans, NoTrans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
-                       src, <int>m, <floating>0, target, <int>m, n_threads)
+            matmul(NoTrans, NoTrans, rows, <int>m, fan_in, <floating>1, P + net.w_off[l], fan_in,
+                   src, <int>m, <floating>0, target, <int>m, n_threads)
         if k > 1:
             maxout_forward_t(dst, pieces_buf, P + net.b_off[l], units, k, m)
         elif l < L - 1 and net.bn[l]:

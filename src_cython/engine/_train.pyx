@@ -9,8 +9,8 @@ Every entry point checks the table (check_table), reads it as a dense plan (dens
 src_cython/engine/_dense.pxd: Dense rows, a Dropout row after a Dense row, Flatten rows; anything else is
 a ValueError: the layer engine runs it), and checks the data (src_cython/engine/_data.pxd), before the GIL
 is released. What it does beyond the layer engine: the fused SGD update GEMMs
-(W <- beta W - step D^T A in one GEMM), our own GEMM kernels (_gemm_impl.h) chosen by m*n*k,
-aligned consecutive rows of X used in place, the transposed inference path.
+(W <- beta W - step D^T A in one GEMM), aligned consecutive rows of X used in place, the
+transposed inference path. Every GEMM runs the kernel chosen for its shape (_matmul.pxd).
 """
 
 import threading
@@ -26,7 +26,8 @@ from _data cimport (check_data, check_epoch, check_keep, gather_targets, pending
                    raise_interrupted, update_segments)
 from _update cimport optimizer_update
 from _table cimport check_table, require_dense_output
-from _blas cimport GemmChoice, SPLIT_BLOCK_FLOPS
+from _matmul cimport (N_GEMM_KERNELS, nnf_gemm_put, nnf_gemm_clear, nnf_gemm_fallback,
+                      nnf_gemm_own_isa, nnf_gemm_entries, nnf_gemm_missed, nnf_gemm_last_miss)
 from _elementwise cimport (
     ACT_SOFTMAX, activate, bias_activation, cost_row, predicted_class, softmax_row, OPT_SGD,
     OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, nnf_isa, NNF_ISA_AVX2,
@@ -39,43 +40,12 @@ from _dense cimport (Layout, Workspace, Dropout, dense_plan, make_layout, make_d
 
 nnf_isa()  # detect the instruction set of the vectorized kernels now, before any thread runs one
 
+include "_gemm_registry.pxi"
+
 REGULARIZATION_CODES = {"l2": REG_L2, "l1": REG_L1}
 OPTIMIZER_CODES = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "nesterov": OPT_NESTEROV,
                    "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
-
-# Which training GEMMs run on our kernels (_blas.pxd: own_gemm): m*n*k in (OWN_GEMM_ABOVE,
-# OWN_GEMM_UP_TO], from AVX2 up (the SSE2 instance is slower than BLAS). gemm_config() changes it.
-OWN_GEMM_ABOVE = 1.0e6      # OpenBLAS's small-matrix kernels handle up to this well
-# gemm_split cuts a GEMM of 2*m*n*k >= 2*SPLIT_BLOCK_FLOPS into blocks for the threads: BLAS
-# keeps those, so our range ends where its single-call range does
-OWN_GEMM_UP_TO = float(SPLIT_BLOCK_FLOPS)
-cdef GemmChoice _gemm_choice
-_gemm_choice.own_above = OWN_GEMM_ABOVE
-_gemm_choice.own_up_to = OWN_GEMM_UP_TO if nnf_isa() >= NNF_ISA_AVX2 else 0.0
-_gemm_choice.isa = -1
-
-
-def gemm_config(own_above=None, own_up_to=None, isa=None):
-    """The GEMM choice of the training loop, (own_above, own_up_to, isa): GEMMs with m*n*k in
-    (own_above, own_up_to] run on our kernels (src_cython/kernels/_gemm_impl.h), the others on BLAS
-    (gemm_split); isa -1 picks the best instance this CPU runs (0 SSE2, 1 AVX2, 2 AVX-512, lowered
-    to what it runs). Arguments given are set first. For tests and measurements: results differ
-    only by rounding (another summation order), and never with the thread count."""
-    if own_above is not None:
-        if not own_above >= 0:
-            raise ValueError("own_above must be >= 0")
-        _gemm_choice.own_above = own_above
-    if own_up_to is not None:
-        if not own_up_to >= 0:
-            raise ValueError("own_up_to must be >= 0")
-        _gemm_choice.own_up_to = own_up_to
-    if isa is not None:
-        if isa not in (-1, 0, 1, 2):
-            raise ValueError("isa must be -1, 0, 1 or 2")
-        _gemm_choice.isa = isa
-    return _gemm_choice.own_above, _gemm_choice.own_up_to, _gemm_choice.isa
-
 
 cdef enum:
     # train_epoch takes the GIL back to run Python's signal handlers (Ctrl-C) once this much work
@@ -230,7 +200,6 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
     cdef const floating* A0
-    cdef GemmChoice gemms = _gemm_choice
     cdef bint consecutive
     cdef bint in_place = (<size_t>x0) % 64 == 0 and (n_in * sizeof(floating)) % 64 == 0
     cdef double lmbda_over_n = lmbda / <double>n_train
@@ -265,7 +234,7 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
             if any_dropout:
                 drop.keep = &keep[start, 0]
             dense_batch(&net, &drop, &ws, &params[0], G, R, A0, T, m, buf, scratch, eta,
-                        lmbda_over_n, regularization, &gemms, n_threads)
+                        lmbda_over_n, regularization, n_threads)
             step += 1
             if G != NULL:
                 optimizer_update(&segments[0, 0], segments.shape[0], &params[0], G, S1, S2,
@@ -314,12 +283,11 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     cdef floating* scratch = buf + buffers.scratch_off
     cdef const floating* T0 = &targets[0, 0] if targets.shape[0] > 0 else NULL
     cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    cdef GemmChoice gemms = _gemm_choice
     with nogil:
         gather_targets(T, T0, lab, &rows[0], n, plan[P_SIZES, L])
         # P is only read when G is given
         dense_batch(&net, &drop, &ws, <floating*>&params[0], &grad[0], NULL, &X[0, 0], T, n,
-                    buf, scratch, 0.0, 0.0, REG_L2, &gemms, n_threads)
+                    buf, scratch, 0.0, 0.0, REG_L2, n_threads)
 
 
 cdef tuple _chunk_buffers(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] pieces,

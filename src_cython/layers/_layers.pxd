@@ -15,7 +15,8 @@ from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 from libc.string cimport memcpy, memset
 
-from _blas cimport gemm_split, NoTrans, Trans
+from _blas cimport NoTrans, Trans
+from _matmul cimport matmul
 from _elementwise cimport (ACT_SOFTMAX, activate, apply_mask, bias_activation, column_sums,
                            derivative_from_output, maxout_forward, maxout_route,
                            multiply_derivative, output_delta)
@@ -259,9 +260,9 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
             npos = m * row[S_OH] * row[S_OW]
             im2col(inp, buf + net.cols_off[l], m, row[S_C], row[S_H], row[S_W], row[S_KH],
                    row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], n_threads)
-            gemm_split(NoTrans, NoTrans, <int>row[S_F], <int>npos, <int>K, <floating>1,
-                       P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>npos, <floating>0, Zt,
-                       <int>npos, n_threads)
+            matmul(NoTrans, NoTrans, <int>row[S_F], <int>npos, <int>K, <floating>1,
+                   P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>npos, <floating>0, Zt,
+                   <int>npos, n_threads)
             if row[S_BN] and net.batch_stats:
                 norm_train(Zt, P + row[S_BOFF], P + row[S_GOFF], buf + net.zh_off[l],
                            buf + net.st_off[l], buf + net.st_off[l] + units,
@@ -275,9 +276,9 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
         elif row[S_KIND] == KIND_DENSE:
             k = row[S_PIECES]
             target = buf + net.cols_off[l] if k > 1 else out
-            gemm_split(NoTrans, Trans, <int>m, <int>(n_out * k), <int>n_in, <floating>1, inp,
-                       <int>n_in, P + row[S_WOFF], <int>n_in, <floating>0, target,
-                       <int>(n_out * k), n_threads)
+            matmul(NoTrans, Trans, <int>m, <int>(n_out * k), <int>n_in, <floating>1, inp,
+                   <int>n_in, P + row[S_WOFF], <int>n_in, <floating>0, target,
+                   <int>(n_out * k), n_threads)
             if want_z and l == net.L - 1:
                 for i in range(m):
                     for j in range(n_out):
@@ -375,13 +376,13 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
                 _zero(G + row[S_BOFF], n_out)
             else:
                 column_sums(Dl, m, n_out * k, G + row[S_BOFF])
-            gemm_split(Trans, NoTrans, <int>(n_out * k), <int>n_in, <int>m, <floating>1, Dl,
-                       <int>(n_out * k), inp, <int>n_in, <floating>0, G + row[S_WOFF], <int>n_in,
-                       n_threads)
+            matmul(Trans, NoTrans, <int>(n_out * k), <int>n_in, <int>m, <floating>1, Dl,
+                   <int>(n_out * k), inp, <int>n_in, <floating>0, G + row[S_WOFF], <int>n_in,
+                   n_threads)
             if need_below:
-                gemm_split(NoTrans, NoTrans, <int>m, <int>n_in, <int>(n_out * k), <floating>1, Dl,
-                           <int>(n_out * k), P + row[S_WOFF], <int>n_in, <floating>0, below,
-                           <int>n_in, n_threads)
+                matmul(NoTrans, NoTrans, <int>m, <int>n_in, <int>(n_out * k), <floating>1, Dl,
+                       <int>(n_out * k), P + row[S_WOFF], <int>n_in, <floating>0, below,
+                       <int>n_in, n_threads)
         elif row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
@@ -394,13 +395,13 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
                 _zero(G + row[S_BOFF], row[S_F])
             else:
                 row_sums(Dt, row[S_F], npos, G + row[S_BOFF])
-            gemm_split(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
-                       buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,
-                       n_threads)
+            matmul(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
+                   buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,
+                   n_threads)
             if need_below:  # the columns' gradients overwrite the columns (no longer needed)
-                gemm_split(Trans, NoTrans, <int>K, <int>npos, <int>row[S_F], <floating>1,
-                           P + row[S_WOFF], <int>K, Dt, <int>npos, <floating>0,
-                           buf + net.cols_off[l], <int>npos, n_threads)
+                matmul(Trans, NoTrans, <int>K, <int>npos, <int>row[S_F], <floating>1,
+                       P + row[S_WOFF], <int>K, Dt, <int>npos, <floating>0,
+                       buf + net.cols_off[l], <int>npos, n_threads)
                 col2im(buf + net.cols_off[l], below, m, row[S_C], row[S_H], row[S_W], row[S_KH],
                        row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW],
                        n_threads)

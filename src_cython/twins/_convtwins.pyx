@@ -6,7 +6,8 @@ import numpy as np
 
 from cython cimport floating
 
-from _blas cimport gemm_split, NoTrans
+from _blas cimport NoTrans
+from _matmul cimport matmul
 from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output,
                         maxpool_forward as _maxpool_forward, maxpool_backward as _maxpool_backward,
                         avgpool_forward as _avgpool_forward, avgpool_backward as _avgpool_backward,
@@ -64,9 +65,9 @@ def conv_forward(const floating[:, ::1] X, const floating[:, ::1] weights,
     with nogil:
         _im2col(&X[0, 0], &cols[0, 0], m, C, H, W, kh, kw, stride, pad_top, pad_left, out_h,
                 out_w, n_threads)
-        gemm_split(NoTrans, NoTrans, <int>F, <int>(m * P), <int>K, <floating>1, &weights[0, 0],
-                   <int>K, &cols[0, 0], <int>(m * P), <floating>0, &Zt[0, 0], <int>(m * P),
-                   n_threads)
+        matmul(NoTrans, NoTrans, <int>F, <int>(m * P), <int>K, <floating>1, &weights[0, 0],
+               <int>K, &cols[0, 0], <int>(m * P), <floating>0, &Zt[0, 0], <int>(m * P),
+               n_threads)
         conv_output(&Zt[0, 0], &out[0, 0], &bias[0], m, F, P, act, <floating>param, n_threads)
     return cols_arr
 

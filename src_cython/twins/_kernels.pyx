@@ -2,11 +2,15 @@
 and what the build knows about OpenMP. Nothing on a training path calls these wrappers.
 """
 
+import time
+
 import numpy as np
 
 from cython cimport floating
 
-from _blas cimport gemm, NoTrans, Trans, GemmChoice, matmul_nt, matmul_xn
+from _blas cimport BLAS_Trans, NoTrans, Trans
+from _matmul cimport (gemm_with, kernel_runs, nnf_gemm_own_isa, GEMM_BLAS, GEMM_OWN,
+                      N_GEMM_KERNELS)
 from _elementwise cimport (
     ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SOFTPLUS,
     ACT_STEP, ACT_SOFTMAX, ACT_MAXOUT, COST_QUADRATIC, COST_CROSS_ENTROPY, COST_LOG_LIKELIHOOD, COST_HINGE,
@@ -49,18 +53,62 @@ def _check_2d(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows, Py_s
         raise ValueError(f"{name} must be ({want_rows}, {want_cols}), got ({rows}, {cols})")
 
 
-def gemm_rowmajor(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
-                  const floating[:, ::1] B, double beta, floating[:, ::1] C):
-    """IN/OUT C <- alpha op(A) op(B) + beta C for C-contiguous arrays (the _blas.pxd wrapper)."""
-    cdef int m = C.shape[0], n = C.shape[1]
-    cdef int k = A.shape[0] if trans_a else A.shape[1]
+GEMM_KERNELS = {"blas": GEMM_BLAS, "own": GEMM_OWN}  # the kernel codes of _matmul.pxd
+
+
+cdef tuple _gemm_shape(bint trans_a, bint trans_b, A, B, C):
+    """(m, n, k) of C <- op(A) op(B), checked; ValueError for mismatched or empty matrices."""
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
+    cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
     _check_2d("op(A)", A.shape[1] if trans_a else A.shape[0], k, m, k)
     _check_2d("op(B)", B.shape[1] if trans_b else B.shape[0], B.shape[0] if trans_b else B.shape[1], k, n)
     if m < 1 or n < 1 or k < 1:
         raise ValueError("all dimensions must be >= 1")
+    return m, n, k
+
+
+def gemm_rowmajor(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
+                  const floating[:, ::1] B, double beta, floating[:, ::1] C, int kernel=GEMM_BLAS,
+                  int n_threads=1, isa=None):
+    """IN/OUT C <- alpha op(A) op(B) + beta C for C-contiguous arrays, by `kernel` (GEMM_KERNELS;
+    ValueError when it cannot compute this form) cut into the loops' blocks for n_threads, our
+    kernels compiled for `isa` (default: what the loops use)."""
+    cdef int m, n, k, saved = nnf_gemm_own_isa
+    m, n, k = _gemm_shape(trans_a, trans_b, A, B, C)
+    cdef BLAS_Trans ta = Trans if trans_a else NoTrans, tb = Trans if trans_b else NoTrans
+    if not 0 <= kernel < N_GEMM_KERNELS or not kernel_runs(kernel, ta, tb, <floating>alpha,
+                                                           <floating>beta):
+        raise ValueError(f"GEMM kernel {kernel} does not compute this form")
+    if n_threads < 1:
+        raise ValueError("n_threads must be >= 1")
+    global nnf_gemm_own_isa
+    if isa is not None:
+        nnf_gemm_own_isa = _isa_code(isa)
+    try:
+        with nogil:
+            gemm_with(kernel, ta, tb, m, n, k, <floating>alpha, &A[0, 0], A.shape[1], &B[0, 0],
+                      B.shape[1], <floating>beta, &C[0, 0], n, n_threads)
+    finally:
+        nnf_gemm_own_isa = saved
+
+
+def time_gemm(int kernel, bint trans_a, bint trans_b, const floating[:, ::1] A,
+              const floating[:, ::1] B, floating[:, ::1] C, Py_ssize_t calls):
+    """Seconds of `calls` calls of C <- op(A) op(B) by `kernel` on one thread, without the GIL
+    (the measurement behind the choice of kernel per shape, nnfast/_gemm.py)."""
+    cdef int m, n, k
+    cdef Py_ssize_t i
+    m, n, k = _gemm_shape(trans_a, trans_b, A, B, C)
+    cdef BLAS_Trans ta = Trans if trans_a else NoTrans, tb = Trans if trans_b else NoTrans
+    if not 0 <= kernel < N_GEMM_KERNELS or not kernel_runs(kernel, ta, tb, <floating>1,
+                                                           <floating>0):
+        raise ValueError(f"GEMM kernel {kernel} does not compute this form")
+    started = time.perf_counter()
     with nogil:
-        gemm(Trans if trans_a else NoTrans, Trans if trans_b else NoTrans, m, n, k, <floating>alpha,
-             &A[0, 0], A.shape[1], &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], n)
+        for i in range(calls):
+            gemm_with(kernel, ta, tb, m, n, k, <floating>1, &A[0, 0], A.shape[1], &B[0, 0],
+                      B.shape[1], <floating>0, &C[0, 0], n, 1)
+    return time.perf_counter() - started
 
 
 ISA_NAMES = ("baseline", "avx2", "avx512")
@@ -134,43 +182,18 @@ def simd_sigmoid_shift_inplace(floating[::1] z, double shift, isa):
             nnf_sigmoid_shift_d(code, &z[0], shift, z.shape[0])
 
 
-cdef GemmChoice _ours_only(isa):
-    """A GemmChoice that sends every GEMM to our kernels, compiled for `isa`."""
-    cdef GemmChoice choice
-    choice.own_above = -1.0
-    choice.own_up_to = float("inf")
-    choice.isa = _isa_code(isa)
-    return choice
-
-
 def own_gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C, isa):
     """OUT C <- A @ B.T by our GEMM kernel compiled for `isa` (A: m x k, B: n x k, C: m x n),
-    through the training loop's wrapper (_blas.pxd: matmul_nt)."""
-    cdef GemmChoice choice = _ours_only(isa)
-    if A.shape[1] != B.shape[1] or C.shape[0] != A.shape[0] or C.shape[1] != B.shape[0]:
-        raise ValueError("need A (m, k), B (n, k), C (m, n)")
-    if C.shape[0] == 0 or C.shape[1] == 0 or A.shape[1] == 0:
-        raise ValueError("empty matrices are not multiplied here")
-    with nogil:
-        matmul_nt(C.shape[0], C.shape[1], A.shape[1], &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
-                  &C[0, 0], C.shape[1], &choice, 1)
+    through the loops' wrapper (_matmul.pxd)."""
+    gemm_rowmajor(False, True, 1.0, A, B, 0.0, C, GEMM_OWN, 1, isa)
 
 
 def own_gemm_xn(bint a_trans, double alpha, const floating[:, ::1] A, const floating[:, ::1] B,
                 double beta, floating[:, ::1] C, isa):
     """IN/OUT C <- beta C + alpha op(A) @ B by our GEMM kernel compiled for `isa`; op(A) = A
     (m x k) or A.T when a_trans (A: k x m); B: k x n. beta == 0 never reads C. Through the
-    training loop's wrapper (_blas.pxd: matmul_xn)."""
-    cdef GemmChoice choice = _ours_only(isa)
-    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
-    cdef Py_ssize_t k = A.shape[0] if a_trans else A.shape[1]
-    if (A.shape[1] if a_trans else A.shape[0]) != m or B.shape[0] != k or B.shape[1] != n:
-        raise ValueError("need op(A) (m, k), B (k, n), C (m, n)")
-    if m == 0 or n == 0 or k == 0:
-        raise ValueError("empty matrices are not multiplied here")
-    with nogil:
-        matmul_xn(a_trans, m, n, k, <floating>alpha, &A[0, 0], A.shape[1], &B[0, 0], n,
-                  <floating>beta, &C[0, 0], n, &choice, 1)
+    loops' wrapper (_matmul.pxd)."""
+    gemm_rowmajor(a_trans, False, alpha, A, B, beta, C, GEMM_OWN, 1, isa)
 
 
 def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act,

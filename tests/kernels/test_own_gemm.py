@@ -1,9 +1,9 @@
 """Our GEMM kernels (src_cython/kernels/_gemm_impl.h): each instruction-set instance against NumPy, and
 training on them against the reference backend.
 
-The training loop uses them for m*n*k between OpenBLAS's small-matrix range and gemm_split's
-single-call range (_train.gemm_config); the fixture `own_gemms` sends every training GEMM to them,
-so the small networks of these tests exercise them too.
+The loops run them for the shapes where they measured faster than BLAS (nnfast/_gemm.py); the
+fixture `own_gemms` sends every GEMM they can compute to them (NNFAST_GEMM=own), so the small
+networks of these tests exercise them too.
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 
 import nnfast
 from nnfast import _kernels as K
-from nnfast import _train
+from nnfast import _gemm
 from _helpers import make_classification
 
 ISAS = ["baseline", "avx2", "avx512"]
@@ -22,10 +22,11 @@ SHAPES = [(1, 1, 1), (3, 5, 7), (10, 30, 784), (13, 17, 33), (5, 9, 600), (32, 1
 
 @pytest.fixture
 def own_gemms():
-    before = _train.gemm_config()
-    _train.gemm_config(own_above=0.0, own_up_to=float("inf"))
+    before = _gemm.mode()
+    _gemm.set_mode("own")
     yield
-    _train.gemm_config(*before)
+    _gemm.set_mode(before)
+    _gemm.set_own_isa(-1)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -69,18 +70,6 @@ def test_own_gemm_twins_refuse_bad_shapes():
         K.own_gemm_nt(np.ones((2, 3)), np.ones((4, 3)), np.ones((2, 4)), "mmx")
 
 
-def test_gemm_config_checks_and_reports():
-    before = _train.gemm_config()
-    try:
-        assert _train.gemm_config(own_above=5.0, own_up_to=6.0, isa=1) == (5.0, 6.0, 1)
-        for bad in (dict(own_above=-1.0), dict(own_up_to=float("nan")), dict(isa=3)):
-            with pytest.raises(ValueError):
-                _train.gemm_config(**bad)
-    finally:
-        _train.gemm_config(*before)
-    assert _train.gemm_config() == before
-
-
 def _pair(sizes, X, y, dtype="float64", **kwargs):
     fit = dict(epochs=kwargs.pop("epochs", 12), batch_size=kwargs.pop("batch_size", 10),
                eta=kwargs.pop("eta", 0.5), lmbda=kwargs.pop("lmbda", 2.0),
@@ -102,7 +91,7 @@ def _pair(sizes, X, y, dtype="float64", **kwargs):
     dict(dropout=0.3),
 ])
 def test_training_on_our_kernels_matches_the_reference(own_gemms, isa, options):
-    _train.gemm_config(isa=isa)
+    _gemm.set_own_isa(isa)
     X, y = make_classification(107, 37, 5, seed=6)  # 10 full batches and a short one of 7
     reference, compiled = _pair([37, 19, 5], X, y, **dict(options))
     network_options = {k: v for k, v in options.items() if k not in ("optimizer", "eta")}
