@@ -87,7 +87,7 @@ def set_own_isa(isa):
 
 
 # ------------------------------------------------------------------------------- identity, cache
-def _cpu_model():
+def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -101,8 +101,9 @@ def _cpu_model():
 def _scipy_blas():
     """threadpoolctl's record of the BLAS that scipy.linalg.cython_blas (so nnfast) calls."""
     libraries = _threads.blas_info()
-    for library in libraries:
-        if "scipy" in library.get("filepath", ""):
+    for library in libraries:  # scipy's wheels bundle theirs in scipy.libs (numpy's: numpy.libs)
+        path = library.get("filepath", "").replace(os.sep, "/")
+        if "/scipy.libs/" in path or "/scipy/" in path:
             return library
     return libraries[0] if libraries else {}
 
@@ -110,7 +111,7 @@ def _scipy_blas():
 def identity():
     """What the measurements depend on: the machine, the BLAS and its kernel set, our kernels."""
     blas = _scipy_blas()
-    return {"cpu": _cpu_model(), "machine": platform.machine(),
+    return {"cpu": cpu_model(), "machine": platform.machine(),
             "isa": _kernels.simd_isa() if _kernels else "none",
             "blas": f"{blas.get('internal_api', '?')} {blas.get('version', '?')}",
             "blas_kernels": blas.get("architecture") or "?",
@@ -183,6 +184,17 @@ def _save_cache():
 
 def cache_status():
     return _cache_status
+
+
+def summary():
+    """The mode, the cache (loaded now if it was not) and how many shapes each kernel has."""
+    if _mode == "measure" and not _cache_loaded and _modules():
+        _load_cache()
+    counts = {}
+    for entry in _known.values():
+        counts[entry["kernel"]] = counts.get(entry["kernel"], 0) + 1
+    return {"mode": _mode, "cache": _cache_status if _mode == "measure" else "not used",
+            "kernels": dict(sorted(counts.items()))}
 
 
 # ------------------------------------------------------------------------------------ measuring

@@ -30,7 +30,11 @@ def build_parser():
     model.add_parsers(commands)
 
     info = commands.add_parser("info", help="show how nnfast was built and what it runs on",
-                               description="Show the version, OpenMP, BLAS, dtypes and backends.")
+                               description="Show the version, OpenMP, the CPU, BLAS and its kernel "
+                                           "set, the GEMM kernel chosen per shape, dtypes and "
+                                           "backends.")
+    info.add_argument("--gemm", action="store_true",
+                      help="list the kernel chosen for every GEMM shape measured on this machine")
     info.set_defaults(run=_info)
 
     # `nnfast bench ...` is handed to nnfast.bench.main by `main` before this parser runs; the entry
@@ -43,7 +47,7 @@ def build_parser():
 def _info(args):
     from .. import show_config
 
-    show_config()
+    show_config(gemm_shapes=args.gemm)
     return 0
 
 

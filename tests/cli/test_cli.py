@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import nnfast
 
 from nnfast.cli import main
 from nnfast.datasets import MNIST_FILES
@@ -105,6 +108,28 @@ def test_info(capsys):
     out = capsys.readouterr().out
     assert out.startswith("nnfast ")
     assert "backends" in out and "dtypes" in out
+    assert "CPU" in out and "kernels " in out and "GEMM kernels       : " in out
+
+
+def test_info_names_the_kernel_chosen_per_gemm_shape(capsys, monkeypatch, tmp_path):
+    from nnfast import _gemm
+    monkeypatch.setenv("NNFAST_CACHE_DIR", str(tmp_path))
+    before = _gemm.mode()
+    _gemm.set_mode("measure")
+    try:
+        nnfast.Network([30, 12, 4], seed=0).fit(np.random.default_rng(0).random((20, 30)),
+                                                np.zeros(20, int), epochs=1, batch_size=10)
+        assert main(["info", "--gemm"]) == 0
+    finally:
+        _gemm.set_mode(before)
+    out = capsys.readouterr().out
+    assert f"cache {tmp_path}" in out
+    shapes = [line for line in out.splitlines() if line.startswith("  ")]
+    # 3 GEMMs per layer on batches of 10, and the monitoring pass over the 20 rows (one GEMM per
+    # layer, transposed: units x rows)
+    assert "  NT float64 10x12x30: " in out and "  NN float64 4x20x12: " in out
+    assert len(shapes) == 8
+    assert all(("blas" in line) and (" us" in line) for line in shapes)
 
 
 def test_help_and_version(capsys):
