@@ -3,7 +3,7 @@ child process, merged into one report.
 
 A kernel set is named by a word: ``env`` (the environment as given), ``native`` (OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE removed, as ``env -u`` would: OpenBLAS picks the kernels for this CPU) or any other
-word (OPENBLAS_CORETYPE set to it, e.g. ``Haswell``). Without a list (or with
+word (OPENBLAS_CORETYPE set to it, e.g. ``Haswell``; OPENBLAS_L2_SIZE as given). Without a list (or with
 ``--both-kernel-sets``): ``env`` and ``native``, and ``Haswell`` too when those two are the same
 environment (the variables unset), so two distinct kernel sets are always measured. Sets whose
 environments are identical run once, under the joined name ("env = native").
@@ -30,10 +30,10 @@ ENV, NATIVE, FALLBACK = "env", "native", "Haswell"
 def kernel_set_env(name, environ):
     """The environment (a new dict) of a child measuring kernel set `name` (see the module)."""
     env = dict(environ)
-    if name != ENV:
+    if name == NATIVE:
         for variable in KERNEL_SET_VARIABLES:
             env.pop(variable, None)
-    if name not in (ENV, NATIVE):
+    elif name != ENV:
         env["OPENBLAS_CORETYPE"] = name
     return env
 

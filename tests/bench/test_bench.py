@@ -14,7 +14,6 @@ from nnfast import Network, bench
 from nnfast.bench.baselines import NotInstalled, PerExampleNetwork, optional_import
 from nnfast.cli import main as cli_main
 
-TINY = dict(rows=200, gemm_size=64, repeats=1)
 REPORT_KEYS = {"schema", "created", "profile", "parameters", "machine", "gemm_probe", "results",
                "scaling", "memory", "targets", "total_seconds"}
 RECORD_KEYS = {"kind", "sizes", "batch_size", "rows", "dtype", "threads", "impl", "label", "group",
@@ -27,12 +26,6 @@ def _hide(monkeypatch, *names):
         for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
             monkeypatch.delitem(sys.modules, loaded)
         monkeypatch.setitem(sys.modules, name, None)
-
-
-@pytest.fixture(scope="module")
-def tiny_report():
-    """One quick run at 200 rows (torch, JAX and sklearn left out: they have their own tests)."""
-    return bench.run(profile="quick", threads=(1, 2), skip=("torch", "jax", "sklearn"), **TINY)
 
 
 # ------------------------------------------------------------------------------------ FLOPs
