@@ -1,9 +1,10 @@
 """``nnfast bench``, the measuring: how fast nnfast trains and infers on this machine, against its baselines.
 
-    nnfast bench                          # the full run (50,000 rows per epoch; a few minutes)
-    nnfast bench --quick                  # 10,000 rows, fewer repeats, slow baselines skipped (< 1 min)
+    nnfast bench                          # the full run (50,000 rows per epoch; several minutes)
+    nnfast bench --quick                  # 10,000 rows, fewer repeats, baselines at the targets only
     nnfast bench --json out.json          # also write every timing, the machine and the targets
     nnfast bench --plot out.png           # epoch time vs batch size and vs hidden width
+    nnfast bench --kernel-sets [LIST]     # once per OpenBLAS kernel set (child processes), merged
     python -m nnfast.bench ...            # the same
 
 What is measured, in one process and one run:
@@ -12,22 +13,35 @@ What is measured, in one process and one run:
   lmbda 5.0, ``monitor=False``) of [784, 30, 10] and [784, 100, 10] at batch 10 and 100, float64 and
   float32, 1 and 2 threads, and of [784, 512, 512, 10] at batch 256; inference (``feedforward``) on
   10,000 rows; synthetic MNIST-shaped data (uniform [0, 1) pixels, labels 0-9, fixed seed);
+* the book's chapter-6 conv net (config.CONV_NET: ReLU convolutions, softmax, log-likelihood, eta
+  0.03, lmbda 0.1) at batch 10 and 64, float32, 1 and 2 threads: an epoch on a subset of the rows
+  (2,000; 500 with --quick) scaled to 50,000 rows;
 * implementations: nnfast's compiled backend, its NumPy reference backend, the book's per-example
   loop (``nnfast.bench.baselines.PerExampleNetwork``), PyTorch (nn + optim.SGD, and hand-written
-  matmuls without autograd) and scikit-learn's MLPClassifier when installed ("not installed" rows
-  otherwise);
+  matmuls without autograd), JAX ("JAX jit scan": an epoch is one jitted ``lax.scan`` over the full
+  batches plus one jitted step for a short last batch; float64 enabled) and scikit-learn's
+  MLPClassifier when installed ("not installed" rows otherwise);
 * a FLOP time bound: the exact FLOP count of an epoch (2 m n_in n_out per layer for the forward
   GEMM, the same for the weight gradient, the same for the backward delta of every layer but the
   first; elementwise work not counted) divided by the GFLOP/s a large GEMM attains here (the GEMM
-  probe: scipy.linalg.blas dgemm/sgemm, the BLAS nnfast's kernels call);
+  probe: scipy.linalg.blas dgemm/sgemm, the BLAS nnfast's kernels call, and at 1 thread also every
+  GEMM entry point of nnfast's own that ``baselines.own_gemm_entry_points`` lists; the fastest
+  sets the bound and is named);
 * peak extra memory during ``fit`` (tracemalloc, and the RSS high-water mark where Linux offers it);
 * how the epoch time grows with the rows and with the hidden width.
 
 Every timing is the best of several repeats after a warm-up; within a group the implementations and
 thread counts alternate (A B C A B C ...), so a burst of background load does not land on one of
-them only. Training times are the training pass alone: ``History.seconds`` for nnfast, the batch loop
-for the baselines (the epoch's permutation is drawn before the clock starts; scikit-learn's
-``partial_fit`` is timed whole). A "targets" section follows the table.
+them only. JAX runs in a child process (``python -m nnfast.bench.jax_child``, a JSON request on
+stdin, its times on stdout) pinned with ``os.sched_setaffinity`` to 1 CPU (plus XLA_FLAGS turning
+XLA's thread pools off) or 2, that regenerates the same data from the seed, compiles once and runs
+its repeats back to back. Training times are the training pass alone: ``History.seconds`` for
+nnfast, the batch loop for the baselines (the epoch's permutation is drawn before the clock starts;
+scikit-learn's ``partial_fit`` is timed whole). The machine section names the CPU model and the
+OpenBLAS kernel set (its core name, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE); a "targets" section
+(report.evaluate_targets) follows the table. With ``--kernel-sets`` this process measures nothing:
+it runs the harness once per kernel set in a child with its own environment (nnfast.bench.kernel_sets)
+and prints the merged report.
 """
 
 import argparse

@@ -9,9 +9,9 @@ environment (the variables unset), so two distinct kernel sets are always measur
 environments are identical run once, under the joined name ("env = native").
 
 This process never changes its own environment: each child gets its own (``env=``), runs the
-ordinary harness (``python -m nnfast.bench ... --json FILE``) and the report files are merged: the
-targets per kernel set side by side, the machine section naming each set's OpenBLAS architecture,
-then each set's whole report.
+ordinary harness (``python -m nnfast.bench ... --json FILE``) and the report files are merged
+(report.format_merged prints them: the targets per kernel set side by side, the machine section
+naming each set's OpenBLAS architecture, then each set's whole report).
 """
 
 import os
@@ -21,8 +21,8 @@ import tempfile
 import time
 
 from .config import SCHEMA
-from .machine import KERNEL_SET_VARIABLES, format_kernel_set, format_machine
-from .report import _markdown, format_report, read_json, reproduce_command
+from .machine import KERNEL_SET_VARIABLES
+from .report import read_json
 
 ENV, NATIVE, FALLBACK = "env", "native", "Haswell"
 
@@ -107,49 +107,3 @@ def merge_reports(runs, requested):
     return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "requested_kernel_sets": list(requested), "kernel_sets": sets,
             "runs": [{"name": name, "report": report} for name, report in runs]}
-
-
-def format_kernel_set_table(merged):
-    rows = []
-    for s in merged["kernel_sets"]:
-        info = s["kernel_set"] or {}
-        rows.append([s["name"], format_kernel_set(info)]
-                    + [str(s["targets"][k]) for k in ("PASS", "FAIL", "n/a")])
-    return _markdown(["kernel set", "OpenBLAS architecture (how chosen)", "PASS", "FAIL", "n/a"],
-                     rows, ["l", "l", "r", "r", "r"])
-
-
-def format_targets_side_by_side(merged):
-    """One row per target, one column per kernel set: "measured result"."""
-    names, cells = [], {}
-    for i, run in enumerate(merged["runs"]):
-        for t in run["report"]["targets"]:
-            if t["target"] not in cells:
-                names.append(t["target"])
-                cells[t["target"]] = [t["required"]] + [""] * len(merged["runs"])
-            measured = "" if t["measured"] is None else f"{t['measured']:.2f} "
-            cells[t["target"]][i + 1] = measured + t["result"]
-    header = ["target", "required"] + [run["name"] for run in merged["runs"]]
-    return _markdown(header, [[name] + cells[name] for name in names],
-                     ["l", "l"] + ["r"] * len(merged["runs"]))
-
-
-def _demoted(text):
-    """A report's Markdown with every heading one level deeper."""
-    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
-
-
-def format_merged(merged):
-    """The merged report: the machine (each kernel set's OpenBLAS architecture), the targets per
-    kernel set side by side, then each kernel set's own report."""
-    first = merged["runs"][0]["report"]
-    sections = [f"# nnfast bench: {len(merged['runs'])} kernel sets"
-                + (" (quick)" if first["profile"] == "quick" else ""), "",
-                format_machine(first["machine"]), "",
-                "Kernel sets, each measured by its own child process, one after the other:", "",
-                format_kernel_set_table(merged), "",
-                f"Reproduce: `{reproduce_command(merged)}` ({merged['created']}).", "",
-                "## Targets per kernel set", "", format_targets_side_by_side(merged)]
-    for run in merged["runs"]:
-        sections += ["", f"# Kernel set {run['name']}", "", _demoted(format_report(run["report"]))]
-    return "\n".join(sections)

@@ -9,7 +9,7 @@ from .config import (BIG_NET, CONV_DTYPE, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_
                      SCHEMA, SWEEP_BATCHES, SWEEP_BATCH_NET, SWEEP_WIDTHS, SWEEP_WIDTH_BATCH,
                      TARGET_CONFIG, TARGET_INFER, TARGET_TRAIN, THREAD_TARGETS, _resolve_options,
                      is_conv)
-from .machine import format_machine
+from .machine import format_kernel_set, format_machine
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -313,10 +313,8 @@ def reproduce_command(report):
 
 def format_report(report):
     """Everything `nnfast bench` prints: machine, results table, GEMM probe, scaling, memory, and
-    the targets section (Markdown); for a report merged over kernel sets, kernel_sets.format_merged."""
+    the targets section (Markdown); for a report merged over kernel sets, format_merged."""
     if "runs" in report:
-        from .kernel_sets import format_merged
-
         return format_merged(report)
     p = report["parameters"]
     sections = [
@@ -352,6 +350,53 @@ def format_report(report):
         sections += ["", "## Memory (tracemalloc peak during fit, beyond the inputs)", "",
                      format_memory(report)]
     sections += ["", "## Targets", "", format_targets(report)]
+    return "\n".join(sections)
+
+
+# ------------------------------------------------------------------------------------ kernel sets
+def format_kernel_set_table(merged):
+    rows = []
+    for s in merged["kernel_sets"]:
+        info = s["kernel_set"] or {}
+        rows.append([s["name"], format_kernel_set(info)]
+                    + [str(s["targets"][k]) for k in ("PASS", "FAIL", "n/a")])
+    return _markdown(["kernel set", "OpenBLAS architecture (how chosen)", "PASS", "FAIL", "n/a"],
+                     rows, ["l", "l", "r", "r", "r"])
+
+
+def format_targets_side_by_side(merged):
+    """One row per target, one column per kernel set: "measured result"."""
+    names, cells = [], {}
+    for i, run in enumerate(merged["runs"]):
+        for t in run["report"]["targets"]:
+            if t["target"] not in cells:
+                names.append(t["target"])
+                cells[t["target"]] = [t["required"]] + [""] * len(merged["runs"])
+            measured = "" if t["measured"] is None else f"{t['measured']:.2f} "
+            cells[t["target"]][i + 1] = measured + t["result"]
+    header = ["target", "required"] + [run["name"] for run in merged["runs"]]
+    return _markdown(header, [[name] + cells[name] for name in names],
+                     ["l", "l"] + ["r"] * len(merged["runs"]))
+
+
+def _demoted(text):
+    """A report's Markdown with every heading one level deeper."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+
+
+def format_merged(merged):
+    """The merged report: the machine (each kernel set's OpenBLAS architecture), the targets per
+    kernel set side by side, then each kernel set's own report."""
+    first = merged["runs"][0]["report"]
+    sections = [f"# nnfast bench: {len(merged['runs'])} kernel sets"
+                + (" (quick)" if first["profile"] == "quick" else ""), "",
+                format_machine(first["machine"]), "",
+                "Kernel sets, each measured by its own child process, one after the other:", "",
+                format_kernel_set_table(merged), "",
+                f"Reproduce: `{reproduce_command(merged)}` ({merged['created']}).", "",
+                "## Targets per kernel set", "", format_targets_side_by_side(merged)]
+    for run in merged["runs"]:
+        sections += ["", f"# Kernel set {run['name']}", "", _demoted(format_report(run["report"]))]
     return "\n".join(sections)
 
 

@@ -189,7 +189,7 @@ def test_merged_report_from_two_json_files(tiny_report, tmp_path):
     text = bench.format_report(merged)
     assert "SkylakeX (OPENBLAS_CORETYPE unset: OpenBLAS's choice)" in text
     assert "Haswell (OPENBLAS_CORETYPE=Haswell)" in text
-    side = kernel_sets.format_targets_side_by_side(merged).splitlines()
+    side = bench.report.format_targets_side_by_side(merged).splitlines()
     assert [cell.strip() for cell in side[0].split("|")[1:-1]] == ["target", "required", "env",
                                                                     "Haswell"]
     assert len(side) == 2 + n and all("PASS" in line and "FAIL" in line for line in side[2:])
