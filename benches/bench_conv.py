@@ -10,7 +10,8 @@ weights only: the same update rule). Times are the best of --repeats training pa
 rows, scaled to one 50,000-row epoch; the reference runs on fewer rows (it is slow) and is scaled
 the same way. The FLOP bound is the epoch's GEMM FLOP count (forward, weight gradient and input
 gradient of every convolution and dense layer; pooling and elementwise work not counted) divided by
-the GFLOP/s of one large GEMM on the same number of threads. Data: MNIST when
+the GFLOP/s of one large GEMM on the same number of threads. The FLOP counts and the PyTorch model come
+from the harness (nnfast.bench), where `nnfast bench` also times this net against JAX. Data: MNIST when
 $NNFAST_DATA or /work/shared/data/mnist holds it, else random pixels (the time does not depend on
 the values).
 """
@@ -31,23 +32,15 @@ except ImportError:  # run from a source tree built in place
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 from mnist_conv import chapter6_network  # noqa: E402
 
-EPOCH_ROWS = 50_000
-ETA, LMBDA = 0.03, 0.1
+from nnfast import bench  # noqa: E402
 
-
-def layer_flops(batch_size):
-    """GEMM FLOPs of one training step on `batch_size` rows of the chapter-6 network."""
-    m = batch_size
-    conv1 = 2 * 20 * 25 * 24 * 24 * m  # forward; its weight gradient costs the same (no input grad)
-    conv2 = 2 * 40 * 500 * 8 * 8 * m  # forward, weight gradient and input gradient: 3x
-    dense1 = 2 * 640 * 100 * m
-    dense2 = 2 * 100 * 10 * m
-    return 2 * conv1 + 3 * conv2 + 3 * dense1 + 3 * dense2
+EPOCH_ROWS = bench.config.CONV_EPOCH_ROWS
+ETA, LMBDA = bench.config.CONV_ETA, bench.config.CONV_LMBDA
+layer_flops = bench.conv_batch_flops  # GEMM FLOPs of one training step on `batch_size` rows
 
 
 def epoch_flops(rows, batch_size):
-    full, rest = divmod(rows, batch_size)
-    return full * layer_flops(batch_size) + (layer_flops(rest) if rest else 0)
+    return bench.epoch_flops(bench.CONV_NET, rows, batch_size)
 
 
 def gemm_gflops(dtype, threads):
@@ -86,38 +79,17 @@ def time_nnfast(backend, X, y, batch_size, threads, dtype, repeats):
 
 
 def time_torch(X, y, batch_size, threads, dtype, repeats):
-    import torch
-    from torch import nn
+    """The harness's PyTorch baseline of this net (nnfast.bench.baselines.TorchConvTrainer)."""
+    from nnfast.bench.baselines import TorchConvTrainer
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    torch_dtype = torch.float32 if dtype == "float32" else torch.float64
-    model = nn.Sequential(nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 40, 5),
-                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(640, 100), nn.ReLU(),
-                          nn.Dropout(0.5), nn.Linear(100, 10)).to(torch_dtype)
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
-    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": LMBDA / len(X)},
-                                 {"params": biases, "weight_decay": 0.0}], lr=ETA)
-    loss_fn = nn.CrossEntropyLoss()
-    images = torch.from_numpy(np.ascontiguousarray(X.reshape(-1, 1, 28, 28))).to(torch_dtype)
-    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    generator = torch.Generator().manual_seed(0)
-
-    def epoch(rows):
-        order = torch.randperm(rows, generator=generator)
-        for start in range(0, rows, batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            loss_fn(model(images[batch]), labels[batch]).backward()
-            optimizer.step()
-
-    model.train()
-    epoch(batch_size * 2)  # warm-up
+    trainer = TorchConvTrainer(X, y, batch_size, ETA, LMBDA, dtype, threads, seed=0)
+    rng = np.random.default_rng(0)
+    trainer.train_epoch(rng.permutation(batch_size * 2))  # warm-up
     best = np.inf
     for _ in range(repeats):
+        order = rng.permutation(len(X))
         started = time.perf_counter()
-        epoch(len(X))
+        trainer.train_epoch(order)
         best = min(best, time.perf_counter() - started)
     return best
 

@@ -10,11 +10,18 @@ these libraries is a dependency of nnfast: they are imported only when a baselin
 """
 
 import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 from .. import _threads
+from .config import book_initial_weights, one_hot
 
 
 class NotInstalled(ImportError):
@@ -132,22 +139,16 @@ class _TorchBase:
         self.tdtype = _torch_dtype(torch, dtype)
         self.sizes = list(sizes)
         self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.dtype(dtype)))  # shares memory
-        Y = np.zeros((len(labels), sizes[-1]), dtype=np.dtype(dtype))
-        Y[np.arange(len(labels)), labels] = 1
-        self.Y = torch.from_numpy(Y)
+        self.Y = torch.from_numpy(one_hot(labels, sizes[-1], dtype))
         self.n = len(X)
         self.batch_size, self.eta, self.lmbda = int(batch_size), float(eta), float(lmbda)
         if weights is None:  # the book's default initialisation, float64 then converted
-            rng = np.random.default_rng(seed)
-            biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
-            weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
-                       for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+            weights, biases = book_initial_weights(sizes, seed)
         self._initial = ([np.asarray(w, dtype=np.float64) for w in weights],
                          [np.asarray(b, dtype=np.float64) for b in biases])
 
     def _threads_context(self):
-        self.torch.set_num_threads(self.threads)
-        return _threads.blas_threads(self.threads)
+        return _torch_threads(self.torch, self.threads)
 
     def _tensor(self, array):
         return self.torch.tensor(np.asarray(array), dtype=self.tdtype)
@@ -175,21 +176,13 @@ class TorchNNTrainer(_TorchBase):
             for layer, w, b in zip(self.linears, *self._initial):
                 layer.weight.copy_(self._tensor(w))
                 layer.bias.copy_(self._tensor(b))
-        self.optimizer = torch.optim.SGD(
-            [{"params": [layer.weight for layer in self.linears], "weight_decay": self.lmbda / self.n},
-             {"params": [layer.bias for layer in self.linears], "weight_decay": 0.0}], lr=self.eta)
+        self.optimizer = _book_sgd(torch, [layer.weight for layer in self.linears],
+                                   [layer.bias for layer in self.linears], self.eta, self.lmbda, self.n)
         self.loss = nn.BCELoss(reduction="sum")
 
     def train_epoch(self, order):
-        order = self.torch.from_numpy(np.asarray(order, dtype=np.int64))
-        with self._threads_context():
-            for start in range(0, len(order), self.batch_size):
-                index = order[start:start + self.batch_size]
-                xb, yb = self.X[index], self.Y[index]
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.loss(self.model(xb), yb) / len(index)
-                loss.backward()
-                self.optimizer.step()
+        _autograd_epoch(self, order, lambda index: self.loss(self.model(self.X[index]),
+                                                             self.Y[index]) / len(index))
 
     def feedforward(self, X):
         with self._threads_context(), self.torch.no_grad():
@@ -250,6 +243,63 @@ class TorchManualTrainer(_TorchBase):
         return ([w.numpy().copy() for w in self.weights], [b.numpy().copy() for b in self.biases])
 
 
+class TorchConvTrainer:
+    """The chapter-6 network (config.CONV_NET) the usual PyTorch way: nn.Sequential(Conv2d(1, 20, 5),
+    ReLU, MaxPool2d(2), Conv2d(20, 40, 5), ReLU, MaxPool2d(2), Flatten, Linear(640, 100), ReLU,
+    Dropout(0.5), Linear(100, 10)), nn.CrossEntropyLoss (softmax + log-likelihood, averaged over
+    the batch), optim.SGD with weight decay lmbda/n on the weights only (the book's update); torch's
+    own initialisation, seeded. X holds one flat 28 x 28 image per row."""
+
+    name = "torch nn+SGD"
+
+    def __init__(self, X, labels, batch_size, eta, lmbda, dtype, threads, seed=0):
+        torch = self.torch = _torch()
+        nn = torch.nn
+        torch.manual_seed(seed)
+        self.threads, self.batch_size = int(threads), int(batch_size)
+        self.model = nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 40, 5), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(640, 100), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(100, 10)).to(_torch_dtype(torch, dtype))
+        named = list(self.model.named_parameters())
+        self.optimizer = _book_sgd(torch, [p for name, p in named if name.endswith("weight")],
+                                   [p for name, p in named if name.endswith("bias")], eta, lmbda,
+                                   len(X))
+        self.loss = nn.CrossEntropyLoss()
+        images = np.ascontiguousarray(X, dtype=np.dtype(dtype)).reshape(-1, 1, 28, 28)
+        self.images = torch.from_numpy(images)
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+    def train_epoch(self, order):
+        self.model.train()
+        _autograd_epoch(self, order, lambda index: self.loss(self.model(self.images[index]),
+                                                             self.labels[index]))
+
+
+def _torch_threads(torch, threads):
+    torch.set_num_threads(threads)
+    return _threads.blas_threads(threads)
+
+
+def _book_sgd(torch, weights, biases, eta, lmbda, n):
+    """optim.SGD taking the book's step: weights decayed by eta*lmbda/n, biases not."""
+    return torch.optim.SGD([{"params": weights, "weight_decay": lmbda / n},
+                            {"params": biases, "weight_decay": 0.0}], lr=eta)
+
+
+def _autograd_epoch(trainer, order, batch_loss):
+    """One epoch of trainer.optimizer steps over consecutive batches of `order`; batch_loss(index)
+    is the loss of the rows at `index` (a tensor)."""
+    torch = trainer.torch
+    order = torch.from_numpy(np.asarray(order, dtype=np.int64))
+    with _torch_threads(torch, trainer.threads):
+        for start in range(0, len(order), trainer.batch_size):
+            index = order[start:start + trainer.batch_size]
+            trainer.optimizer.zero_grad(set_to_none=True)
+            batch_loss(index).backward()
+            trainer.optimizer.step()
+
+
 def torch_info():
     """Version, threads and BLAS of the installed torch, or None when it is not installed."""
     try:
@@ -265,6 +315,51 @@ def torch_info():
     except Exception as exc:  # the config text is informational only
         info["blas"] = f"unknown ({exc!r})"
     return info
+
+
+# ------------------------------------------------------------------------ JAX, in a pinned child
+# one thread: XLA's Eigen pool and its intra-op parallelism off (XLA_FLAGS alone still lets it use
+# 1.5-2 cores, hence also the pinning to one CPU)
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def jax_version():
+    """The installed jax's version, or None (without importing it)."""
+    if importlib.util.find_spec("jax") is None:
+        return None
+    return importlib.metadata.version("jax")
+
+
+def jax_cpus(threads, usable=None):
+    """The CPUs a JAX child with `threads` threads is pinned to: the first `threads` usable ones."""
+    usable = sorted(os.sched_getaffinity(0) if usable is None else usable)
+    return usable[:max(1, int(threads))]
+
+
+def jax_child_env(threads, environ):
+    """The JAX child's environment: `environ` (not changed) on the CPU platform, with XLA's
+    one-thread flags added at 1 thread."""
+    env = dict(environ, JAX_PLATFORMS="cpu")
+    if threads == 1:
+        env["XLA_FLAGS"] = " ".join(f for f in (environ.get("XLA_FLAGS", ""), XLA_ONE_THREAD) if f)
+    return env
+
+
+def run_jax_child(request, timeout=1800):
+    """Run one JAX measurement (nnfast.bench.jax_child) in a child process pinned to
+    jax_cpus(request["threads"]); returns its result dict. Raises NotInstalled without jax and
+    RuntimeError when the child fails."""
+    if jax_version() is None:
+        raise NotInstalled("jax not installed")
+    request = dict(request, cpus=jax_cpus(request["threads"]))
+    done = subprocess.run([sys.executable, "-m", "nnfast.bench.jax_child"],
+                          input=json.dumps(request), capture_output=True, text=True,
+                          env=jax_child_env(request["threads"], os.environ), timeout=timeout)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"JAX child exited with {done.returncode}: {why}")
+    return json.loads(lines[-1])
 
 
 # ------------------------------------------------------------------------ scikit-learn
@@ -284,9 +379,7 @@ class SklearnTrainer:
         neural = optional_import("sklearn.neural_network")
         self.threads = int(threads)
         self.X = np.ascontiguousarray(X, dtype=np.dtype(dtype))
-        Y = np.zeros((len(labels), sizes[-1]), dtype=np.dtype(dtype))
-        Y[np.arange(len(labels)), labels] = 1
-        self.Y = Y
+        self.Y = one_hot(labels, sizes[-1], dtype)
         n = len(X)
         self.model = neural.MLPClassifier(
             hidden_layer_sizes=tuple(sizes[1:-1]), activation="logistic", solver="sgd",
@@ -316,37 +409,99 @@ def sklearn_version():
 
 
 # ------------------------------------------------------------------------ the GEMM probe
+def _blas_gemm(dtype):
+    """("BLAS dgemm"/"BLAS sgemm", call(a, b, c): c <- a @ b) by scipy.linalg.blas, the BLAS nnfast's
+    kernels call, on Fortran-ordered matrices."""
+    from scipy.linalg import blas
+
+    name = {"float64": "dgemm", "float32": "sgemm"}[dtype.name]
+    gemm = getattr(blas, name)
+    return f"BLAS {name}", "F", lambda a, b, c: gemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
+
+
+def own_gemm_entry_points():
+    """Our GEMM entry points, one thread each: [(name, call(a, b, c))] on C-ordered square matrices
+    (c <- a @ b.T or a @ b: the same FLOPs). THE list of our kernels the FLOP bound tries: every name
+    here that nnfast._kernels has (a kernel added later joins with one line; a missing one is
+    skipped)."""
+    try:
+        from .. import _kernels
+    except ImportError:
+        return []
+    isa = _kernels.simd_isa()
+    wrappers = (
+        ("own_gemm_nt", lambda f: lambda a, b, c: f(a, b, c, isa)),
+        ("own_gemm_xn", lambda f: lambda a, b, c: f(False, 1.0, a, b, 0.0, c, isa)),
+    )
+    return [(name, wrap(getattr(_kernels, name))) for name, wrap in wrappers
+            if hasattr(_kernels, name)]
+
+
+def _probe_cases(dtypes, thread_counts, size, seed):
+    """Every (dtype, threads, source) to time: BLAS at every thread count, our GEMMs at 1 thread."""
+    rng = np.random.default_rng(seed)
+    base_a, base_b = rng.random((size, size)), rng.random((size, size))
+    cases = []
+    for dtype in map(np.dtype, dtypes):
+        calls = [(threads, _blas_gemm(dtype)) for threads in thread_counts]
+        calls += [(1, (name, "C", call)) for name, call in own_gemm_entry_points()
+                  if 1 in thread_counts]
+        for threads, (source, order, call) in calls:
+            a, b = (np.array(m, dtype=dtype, order=order) for m in (base_a, base_b))
+            c = np.zeros((size, size), dtype=dtype, order=order)
+            cases.append({"dtype": dtype.name, "threads": int(threads), "source": source,
+                          "seconds": [], "run": lambda call=call, a=a, b=b, c=c: call(a, b, c)})
+    return cases
+
+
+def _summarize(cases, size):
+    """One probe record per (dtype, threads): the fastest source's rate ("gflops", "source"), BLAS's
+    ("blas_gflops") and every source's ("candidates")."""
+    flops = 2.0 * size ** 3
+    groups = {}
+    for case in cases:
+        best = min(case["seconds"])
+        groups.setdefault((case["dtype"], case["threads"]), []).append(
+            {"source": case["source"], "seconds": list(case["seconds"]), "best": best,
+             "gflops": flops / best / 1e9})
+    records = []
+    for (dtype, threads), candidates in groups.items():
+        top = max(candidates, key=lambda c: c["gflops"])
+        blas = [c["gflops"] for c in candidates if c["source"].startswith("BLAS")]
+        records.append({"dtype": dtype, "threads": threads, "size": int(size), "flops": flops,
+                        "source": top["source"], "seconds": top["seconds"], "best": top["best"],
+                        "gflops": top["gflops"], "blas_gflops": blas[0] if blas else None,
+                        "candidates": candidates})
+    return records
+
+
 def gemm_probe(dtype, threads, size=2000, repeats=3, seed=0):
-    """Attainable GFLOP/s of this machine's BLAS (scipy.linalg.blas, the library nnfast's kernels
-    call) on one size x size x size GEMM (2 size^3 FLOPs) in `dtype`, with BLAS limited to
-    `threads`: the best of `repeats` calls after a warm-up. Returns a dict."""
+    """Attainable GFLOP/s on one size x size x size GEMM (2 size^3 FLOPs) in `dtype` with
+    `threads` threads: the best of `repeats` calls after a warm-up, the fastest of BLAS and (at 1
+    thread) our own GEMM entry points. Returns a dict."""
     return gemm_probes([dtype], [threads], size, repeats, seed)[0]
 
 
 def gemm_probes(dtypes, thread_counts, size=2000, repeats=3, seed=0):
-    """gemm_probe for every (dtype, threads), the calls alternating between them round by round
-    (so a burst of background load does not spoil one of them only). Returns a list of dicts."""
-    from scipy.linalg import blas
-
-    rng = np.random.default_rng(seed)
-    base_a, base_b = rng.random((size, size)), rng.random((size, size))
-    cases = []
-    for dtype in dtypes:
-        dtype = np.dtype(dtype)
-        gemm = {"float64": blas.dgemm, "float32": blas.sgemm}[dtype.name]
-        a, b = np.asfortranarray(base_a, dtype=dtype), np.asfortranarray(base_b, dtype=dtype)
-        c = np.zeros((size, size), dtype=dtype, order="F")
-        for threads in thread_counts:
-            cases.append((dtype, int(threads), gemm, a, b, c, []))
+    """gemm_probe for every (dtype, threads), the calls alternating between them and their sources
+    round by round (so a burst of background load does not spoil one of them only)."""
+    cases = _probe_cases(dtypes, thread_counts, size, seed)
     for round_ in range(repeats + 1):  # round 0 is the warm-up: pages, threads, caches
-        for dtype, threads, gemm, a, b, c, seconds in cases:
-            with _threads.blas_threads(threads):
+        for case in cases:
+            with _threads.blas_threads(case["threads"]):
                 started = time.perf_counter()
-                gemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
+                case["run"]()
                 elapsed = time.perf_counter() - started
             if round_:
-                seconds.append(elapsed)
-    flops = 2.0 * size ** 3
-    return [{"dtype": dtype.name, "threads": threads, "size": int(size), "flops": flops,
-             "seconds": seconds, "best": min(seconds), "gflops": flops / min(seconds) / 1e9}
-            for dtype, threads, _, _, _, _, seconds in cases]
+                case["seconds"].append(elapsed)
+    return _summarize(cases, size)
+
+
+def merge_probes(first, again):
+    """Two probe runs as one: every source's calls of both, the records summarised again."""
+    cases = []
+    for one, two in zip(first, again):
+        for c1, c2 in zip(one["candidates"], two["candidates"]):
+            cases.append({"dtype": one["dtype"], "threads": one["threads"], "source": c1["source"],
+                          "seconds": c1["seconds"] + c2["seconds"]})
+    return _summarize(cases, first[0]["size"]) if first else []

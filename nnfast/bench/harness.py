@@ -1,9 +1,10 @@
 """``nnfast bench``, the measuring: how fast nnfast trains and infers on this machine, against its baselines.
 
-    nnfast bench                          # the full run (50,000 rows per epoch; a few minutes)
-    nnfast bench --quick                  # 10,000 rows, fewer repeats, slow baselines skipped (< 1 min)
+    nnfast bench                          # the full run (50,000 rows per epoch; several minutes)
+    nnfast bench --quick                  # 10,000 rows, fewer repeats, baselines at the targets only
     nnfast bench --json out.json          # also write every timing, the machine and the targets
     nnfast bench --plot out.png           # epoch time vs batch size and vs hidden width
+    nnfast bench --kernel-sets [LIST]     # once per OpenBLAS kernel set (child processes), merged
     python -m nnfast.bench ...            # the same
 
 What is measured, in one process and one run:
@@ -12,26 +13,40 @@ What is measured, in one process and one run:
   lmbda 5.0, ``monitor=False``) of [784, 30, 10] and [784, 100, 10] at batch 10 and 100, float64 and
   float32, 1 and 2 threads, and of [784, 512, 512, 10] at batch 256; inference (``feedforward``) on
   10,000 rows; synthetic MNIST-shaped data (uniform [0, 1) pixels, labels 0-9, fixed seed);
+* the book's chapter-6 conv net (config.CONV_NET: ReLU convolutions, softmax, log-likelihood, eta
+  0.03, lmbda 0.1) at batch 10 and 64, float32, 1 and 2 threads: an epoch on a subset of the rows
+  (2,000; 500 with --quick) scaled to 50,000 rows;
 * implementations: nnfast's compiled backend, its NumPy reference backend, the book's per-example
   loop (``nnfast.bench.baselines.PerExampleNetwork``), PyTorch (nn + optim.SGD, and hand-written
-  matmuls without autograd) and scikit-learn's MLPClassifier when installed ("not installed" rows
-  otherwise);
+  matmuls without autograd), JAX ("JAX jit scan": an epoch is one jitted ``lax.scan`` over the full
+  batches plus one jitted step for a short last batch; float64 enabled) and scikit-learn's
+  MLPClassifier when installed ("not installed" rows otherwise);
 * a FLOP time bound: the exact FLOP count of an epoch (2 m n_in n_out per layer for the forward
   GEMM, the same for the weight gradient, the same for the backward delta of every layer but the
   first; elementwise work not counted) divided by the GFLOP/s a large GEMM attains here (the GEMM
-  probe: scipy.linalg.blas dgemm/sgemm, the BLAS nnfast's kernels call);
+  probe: scipy.linalg.blas dgemm/sgemm, the BLAS nnfast's kernels call, and at 1 thread also every
+  GEMM entry point of nnfast's own that ``baselines.own_gemm_entry_points`` lists; the fastest
+  sets the bound and is named);
 * peak extra memory during ``fit`` (tracemalloc, and the RSS high-water mark where Linux offers it);
 * how the epoch time grows with the rows and with the hidden width.
 
 Every timing is the best of several repeats after a warm-up; within a group the implementations and
 thread counts alternate (A B C A B C ...), so a burst of background load does not land on one of
-them only. Training times are the training pass alone: ``History.seconds`` for nnfast, the batch loop
-for the baselines (the epoch's permutation is drawn before the clock starts; scikit-learn's
-``partial_fit`` is timed whole). A "targets" section follows the table.
+them only. JAX runs in a child process (``python -m nnfast.bench.jax_child``, a JSON request on
+stdin, its times on stdout) pinned with ``os.sched_setaffinity`` to 1 CPU (plus XLA_FLAGS turning
+XLA's thread pools off) or 2, that regenerates the same data from the seed, compiles once and runs
+its repeats back to back. Training times are the training pass alone: ``History.seconds`` for
+nnfast, the batch loop for the baselines (the epoch's permutation is drawn before the clock starts;
+scikit-learn's ``partial_fit`` is timed whole). The machine section names the CPU model and the
+OpenBLAS kernel set (its core name, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE); a "targets" section
+(report.evaluate_targets) follows the table. With ``--kernel-sets`` this process measures nothing:
+it runs the harness once per kernel set in a child with its own environment (nnfast.bench.kernel_sets)
+and prints the merged report.
 """
 
 import argparse
 import gc
+import os
 import sys
 import time
 import tracemalloc
@@ -39,14 +54,17 @@ import tracemalloc
 import numpy as np
 
 from .. import _threads
-from .baselines import NotInstalled, gemm_probes
-from .config import (BIG_BATCH, BIG_NET, DTYPES, ETA, ETA_BIG, IMPLEMENTATIONS, LMBDA, N_CLASSES,
-                     N_INPUTS, PROFILES, SCHEMA, SKIPPABLE, SMALL_BATCHES, SMALL_NETS, SWEEP_BATCHES,
-                     SWEEP_BATCH_NET, SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG, WARMUP_ROWS,
-                     _resolve_options, epoch_flops, inference_flops, make_data)
+from .baselines import NotInstalled, gemm_probes, merge_probes
+from .config import (BIG_BATCH, BIG_NET, CONV_BATCHES, CONV_DTYPE, CONV_EPOCH_ROWS, CONV_ETA,
+                     CONV_LMBDA, CONV_NET, DTYPES, ETA, ETA_BIG, IMPLEMENTATIONS, LMBDA, N_CLASSES,
+                     N_INPUTS, PROFILES, SCHEMA, SKIP_NAME, SKIPPABLE, SMALL_BATCHES, SMALL_NETS,
+                     SWEEP_BATCHES, SWEEP_BATCH_NET, SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG,
+                     TARGET_INFER, TARGET_TRAIN, WARMUP_ROWS, _resolve_options, epoch_flops,
+                     inference_flops, make_data)
+from .kernel_sets import child_argv, default_kernel_sets, parse_kernel_sets, run_kernel_sets
 from .machine import machine_info
 from .report import _net, evaluate_targets, format_report, plot, read_json, write_json
-from .timers import _eta, _infer_timer, _network, _train_timer
+from .timers import _eta, _infer_timer, _network, _train_timer, scaled
 
 
 # ------------------------------------------------------------------------------------ measuring
@@ -72,7 +90,9 @@ def measure_group(entries, say, budget=None):
     live = []
     for record, make_timer, repeats in entries:
         try:
-            live.append((record, make_timer(), repeats))
+            timer = make_timer()
+            record["note"] = getattr(timer, "note", record["note"])
+            live.append((record, timer, repeats))
         except NotInstalled as exc:
             record["status"], record["note"] = "not installed", str(exc)
         except Exception as exc:  # report it in the table; do not lose the whole run
@@ -185,16 +205,17 @@ def _progress(stream=None):
 
 
 def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2), repeats=None,
-        gemm_size=None, skip=(), seed=0, progress=None):
+        gemm_size=None, skip=(), seed=0, progress=None, conv_rows=None):
     """Run every measurement; returns the report (a JSON-ready dict).
 
-    profile: "full" or "quick" (see PROFILES); rows, infer_rows, big_rows, repeats, gemm_size
-    override it; threads: the thread counts to measure (the baselines run at the first, or at 1
+    profile: "full" or "quick" (see PROFILES); rows, infer_rows, big_rows, conv_rows, repeats,
+    gemm_size override it; threads: the thread counts to measure (the baselines run at the first, or at 1
     when 1 is among them); skip: names from SKIPPABLE; progress: a stream for one line per group.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
-    options = _resolve_options(profile, rows, infer_rows, big_rows, repeats, gemm_size, skip)
+    options = _resolve_options(profile, rows, infer_rows, big_rows, repeats, gemm_size, skip,
+                               conv_rows)
     threads = sorted({_threads.effective_n_threads(t) for t in threads})
     if not threads:
         raise ValueError("need at least one thread count")
@@ -203,10 +224,11 @@ def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2
     say = _progress(progress)
     started = time.perf_counter()
     n_rows = options["rows"]
-    say(f"machine info; data: {max(n_rows, options['infer_rows'], options['big_rows']):,} rows")
+    data_rows = max(n_rows, options["infer_rows"], options["big_rows"])
+    say(f"machine info; data: {data_rows:,} rows")
     machine = machine_info(include_torch="torch" not in skip,
                            include_sklearn="sklearn" not in skip)
-    inputs, labels = make_data(max(n_rows, options["infer_rows"], options["big_rows"]), seed)
+    inputs, labels = make_data(data_rows, seed)
     quick = profile == "quick"
     results = []
 
@@ -216,35 +238,61 @@ def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2
         + ",".join(str(t) for t in threads))
     probe = gemm_probes(DTYPES, threads, options["gemm_size"], reps["gemm"], seed)
 
+    child = {"data_rows": data_rows, "budget": options["budget"]}
+
+    def wanted(*impls):
+        return [i for i in impls if SKIP_NAME.get(i, i) not in skip]
+
     def baselines_here(sizes, batch_size, dtype):
         chosen = []
-        at_target = (tuple(sizes), batch_size, dtype) == TARGET_CONFIG
-        if "torch" not in skip and (at_target or not quick):
-            chosen += ["torch_nn"] + ([] if quick else ["torch_manual"])
-        if "sklearn" not in skip and not quick:
-            chosen.append("sklearn")
-        if "per_example" not in skip and at_target:
-            chosen.append("per_example")
-        return chosen
+        if (tuple(sizes), batch_size, dtype) in TARGET_TRAIN or not quick:
+            chosen += ["torch_nn"] + ([] if quick else ["torch_manual"]) + ["jax"]
+        chosen += [] if quick else ["sklearn"]
+        chosen += ["per_example"] if (tuple(sizes), batch_size, dtype) == TARGET_CONFIG else []
+        return wanted(*chosen)
 
-    def train_group(sizes, batch_size, dtype, rows, group, impls_all_threads, impls_base):
-        X, y = inputs[dtype][:rows], labels[:rows]
-        entries = []
-        for impl in impls_all_threads:
-            for t in threads:
-                entries.append((impl, t))
+    def train_group(sizes, batch_size, dtype, rows, group, impls_all_threads, impls_base,
+                    timed_rows=None):
+        """Time one training configuration; with timed_rows, each epoch on that many rows is
+        scaled to `rows`."""
+        timed_rows = timed_rows or rows
+        X, y = inputs[dtype][:timed_rows], labels[:timed_rows]
+        entries = [(impl, t) for impl in impls_all_threads for t in threads]
         entries += [(impl, base_threads) for impl in impls_base]
-        say(f"train {list(sizes)} batch {batch_size} {dtype}, {rows:,} rows: "
+        say(f"train {_net(sizes)} batch {batch_size} {dtype}, {timed_rows:,} rows: "
             + ", ".join(f"{IMPLEMENTATIONS[i]}@{t}" for i, t in entries))
         group_entries = []
         for impl, t in entries:
             record = _record("train", sizes, batch_size, rows, dtype, t, impl, group)
             rep = reps.get(impl, reps["compiled"])
-            group_entries.append((record, lambda impl=impl, t=t: _train_timer(
-                impl, X, y, sizes, batch_size, dtype, t, seed), rep))
+            make = (lambda impl=impl, t=t, rep=rep: _train_timer(
+                impl, X, y, sizes, batch_size, dtype, t, seed, dict(child, repeats=rep)))
+            if timed_rows != rows:
+                record["timed_rows"] = timed_rows
+                make = (lambda make=make: scaled(make(), rows / timed_rows))
+            group_entries.append((record, make, rep))
         results.extend(measure_group(group_entries, say, options["budget"]))
 
-    nnfast_impls = ["compiled"] + ([] if "reference" in skip else ["reference"])
+    nnfast_impls = wanted("compiled", "reference")
+    # the baselines at every thread count in a full run; at the base thread count only (for the
+    # targets) in a quick one
+    full_nn = [] if quick else wanted("torch_nn", "jax")
+    quick_nn = wanted("torch_nn", "jax") if quick else []
+
+    def infer_group(sizes, dtype, impls_all_threads, impls_base):
+        X = inputs[dtype][:options["infer_rows"]]
+        say(f"inference {_net(sizes)} {dtype}, {len(X):,} rows")
+        entries = [(impl, t) for impl in impls_all_threads for t in threads]
+        entries += [(impl, base_threads) for impl in impls_base]
+        group_entries = []
+        for impl, t in entries:
+            record = _record("infer", sizes, None, len(X), dtype, t, impl, "inference")
+            if impl == "torch_nn":
+                record["label"] = "torch nn"  # the same model, forward only
+            rep = reps["infer"] if impl != "torch_nn" else max(1, reps["infer"] // 2)
+            group_entries.append((record, lambda impl=impl, t=t, rep=rep: _infer_timer(
+                impl, X, labels[:len(X)], sizes, dtype, t, seed, dict(child, repeats=rep)), rep))
+        results.extend(measure_group(group_entries, say, options["budget"]))
 
     # 2. the main configurations
     for sizes in SMALL_NETS:
@@ -253,51 +301,42 @@ def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2
                 train_group(sizes, batch_size, dtype, n_rows, "main", nnfast_impls,
                             baselines_here(sizes, batch_size, dtype))
 
-    # 3. the big network: every implementation at every thread count
+    # 3. the big network: every implementation at every thread count (quick: the baselines at 1)
     if "big" not in skip:
         for dtype in DTYPES:
-            torch_impls = [] if "torch" in skip or quick else ["torch_nn", "torch_manual"]
             train_group(BIG_NET, BIG_BATCH, dtype, options["big_rows"], "big",
-                        nnfast_impls + torch_impls, [])
+                        nnfast_impls + ([] if quick else wanted("torch_manual")) + full_nn,
+                        quick_nn)
 
-    # 4. inference
+    # 4. the chapter-6 conv net: a subset of the rows, scaled to a 50,000-row epoch
+    if "conv" not in skip:
+        for batch_size in CONV_BATCHES:
+            train_group(CONV_NET, batch_size, CONV_DTYPE, CONV_EPOCH_ROWS, "conv",
+                        ["compiled"] + full_nn, quick_nn, timed_rows=options["conv_rows"])
+
+    # 5. inference
     if "inference" not in skip:
-        infer_rows = options["infer_rows"]
         for sizes in SMALL_NETS + (BIG_NET,):
             for dtype in DTYPES:
-                X = inputs[dtype][:infer_rows]
-                impls = nnfast_impls + ([] if "torch" in skip or quick else ["torch_nn"])
-                say(f"inference {list(sizes)} {dtype}, {infer_rows:,} rows")
-                entries = []
-                for impl in impls:
-                    for t in threads:
-                        record = _record("infer", sizes, None, infer_rows, dtype, t, impl,
-                                         "inference")
-                        if impl == "torch_nn":
-                            record["label"] = "torch nn"  # the same model, forward only
-                        rep = reps["infer"] if impl != "torch_nn" else max(1, reps["infer"] // 2)
-                        entries.append((record, lambda impl=impl, t=t, sizes=sizes, X=X, dtype=dtype:
-                                        _infer_timer(impl, X, labels[:len(X)], sizes, dtype, t,
-                                                     seed), rep))
-                results.extend(measure_group(entries, say, options["budget"]))
+                infer_group(sizes, dtype, nnfast_impls + full_nn,
+                            quick_nn if sizes in TARGET_INFER else [])
 
-    # 5. the plot's extra points: batch 32 and 256 of [784, 100, 10], width 300 at batch 10
+    # 6. the plot's extra points: batch 32 and 256 of [784, 100, 10], width 300 at batch 10
     if "sweeps" not in skip:
         extra = [(SWEEP_BATCH_NET, b) for b in SWEEP_BATCHES if b not in SMALL_BATCHES]
         extra += [((N_INPUTS, h, N_CLASSES), SWEEP_WIDTH_BATCH) for h in SWEEP_WIDTHS
                   if (N_INPUTS, h, N_CLASSES) not in SMALL_NETS]
         for sizes, batch_size in extra:
-            impls = ["compiled"] + ([] if "reference" in skip else ["reference"])
-            impls += [] if "torch" in skip or quick else ["torch_nn"]
-            train_group(sizes, batch_size, "float64", n_rows, "sweep", [], impls)
+            train_group(sizes, batch_size, "float64", n_rows, "sweep", [],
+                        nnfast_impls + ([] if quick else wanted("torch_nn")))
 
-    # 6. scaling: epoch time vs rows and vs hidden width (compiled, float64, base threads)
+    # 7. scaling: epoch time vs rows and vs hidden width (compiled, float64, base threads)
     scaling = None
     if "scaling" not in skip:
         scaling = _measure_scaling(inputs, labels, n_rows, base_threads, reps["scaling"], seed,
                                    say, options["budget"])
 
-    # 7. memory
+    # 8. memory
     memory = None
     if "memory" not in skip:
         say(f"memory: fit of {n_rows:,} rows, 3 epochs, float32 network, float64 and float32 X")
@@ -307,22 +346,21 @@ def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2
             say(f"  ! memory: {type(exc).__name__}: {exc}")
 
     say("GEMM probe again")
-    for first, again in zip(probe, gemm_probes(DTYPES, threads, options["gemm_size"], reps["gemm"],
-                                              seed)):
-        first["seconds"] += again["seconds"]
-        first["best"] = min(first["seconds"])
-        first["gflops"] = first["flops"] / first["best"] / 1e9
+    probe = merge_probes(probe, gemm_probes(DTYPES, threads, options["gemm_size"], reps["gemm"],
+                                            seed))
 
     report = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "profile": profile,
         "parameters": {"rows": n_rows, "infer_rows": options["infer_rows"],
-                       "big_rows": options["big_rows"], "threads": threads,
+                       "big_rows": options["big_rows"], "conv_rows": options["conv_rows"],
+                       "conv_epoch_rows": CONV_EPOCH_ROWS, "threads": threads,
                        "base_threads": base_threads, "repeats": reps,
                        "budget_seconds": options["budget"],
                        "gemm_size": options["gemm_size"], "skip": sorted(skip), "seed": seed,
-                       "eta": ETA, "eta_big": ETA_BIG, "lmbda": LMBDA,
+                       "eta": ETA, "eta_big": ETA_BIG, "lmbda": LMBDA, "conv_eta": CONV_ETA,
+                       "conv_lmbda": CONV_LMBDA,
                        "activation": "sigmoid", "cost": "cross_entropy",
                        "data": "uniform [0, 1) pixels, labels 0-9, numpy default_rng(seed)"},
         "machine": machine,
@@ -477,6 +515,8 @@ def build_parser(prog="nnfast bench", parser_class=argparse.ArgumentParser):
     parser.add_argument("--infer-rows", type=_positive, help="rows per inference pass (10,000)")
     parser.add_argument("--big-rows", type=_positive, help=f"rows per epoch of {_net(BIG_NET)} "
                         "(10,000; 5,000 with --quick)")
+    parser.add_argument("--conv-rows", type=_positive, help="rows timed per epoch of the chapter-6 "
+                        "conv net, scaled to 50,000 (2,000; 500 with --quick)")
     parser.add_argument("--threads", type=_thread_list, default=[1, 2], metavar="K[,K...]",
                         help="thread counts to measure (default 1,2)")
     parser.add_argument("--repeats", type=_positive, help="repeats of every measurement "
@@ -486,20 +526,43 @@ def build_parser(prog="nnfast bench", parser_class=argparse.ArgumentParser):
                         help=f"comma-separated parts to leave out: {', '.join(SKIPPABLE)}")
     parser.add_argument("--seed", type=int, default=0, help="data and initial-weight seed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--kernel-sets", nargs="?", const="", metavar="LIST",
+                        help="run everything once per OpenBLAS kernel set, each in a child process, "
+                        "and merge the reports: env (as given), native (OPENBLAS_CORETYPE and "
+                        "OPENBLAS_L2_SIZE removed), or a core name for OPENBLAS_CORETYPE (e.g. "
+                        "env,native,Haswell); without LIST: env and native, plus Haswell when "
+                        "those are the same")
+    parser.add_argument("--both-kernel-sets", action="store_true",
+                        help="the same as --kernel-sets without a list")
     parser.add_argument("--from-json", metavar="PATH", help="measure nothing: print (and plot) the "
                         "report of an earlier run saved with --json")
     return parser
 
 
+def _kernel_sets_report(args, parser):
+    """--kernel-sets / --both-kernel-sets: the merged report of one child run per kernel set."""
+    try:
+        names = (parse_kernel_sets(args.kernel_sets) if args.kernel_sets
+                 else default_kernel_sets(os.environ))
+    except ValueError as exc:
+        parser.error(f"--kernel-sets: {exc}")
+    say = _progress(None if args.quiet else sys.stderr)
+    return run_kernel_sets(names, child_argv(args), say=say)
+
+
 def main(argv=None, prog="nnfast bench", parser_class=argparse.ArgumentParser):
     """Run the benchmark from the command line; returns 0. `nnfast bench` calls this with its own
     parser class (one-line errors)."""
-    args = build_parser(prog, parser_class).parse_args(argv)
+    parser = build_parser(prog, parser_class)
+    args = parser.parse_args(argv)
     if args.from_json:
         report = read_json(args.from_json)
+    elif args.kernel_sets is not None or args.both_kernel_sets:
+        report = _kernel_sets_report(args, parser)
     else:
         report = run(profile="quick" if args.quick else "full", rows=args.rows,
-                     infer_rows=args.infer_rows, big_rows=args.big_rows, threads=args.threads,
+                     infer_rows=args.infer_rows, big_rows=args.big_rows,
+                     conv_rows=args.conv_rows, threads=args.threads,
                      repeats=args.repeats, gemm_size=args.gemm_size, skip=args.skip,
                      seed=args.seed, progress=None if args.quiet else sys.stderr)
     text = format_report(report)

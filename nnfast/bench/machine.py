@@ -7,7 +7,10 @@ import subprocess
 
 import numpy as np
 
-from .baselines import sklearn_version, torch_info
+from .baselines import jax_version, sklearn_version, torch_info
+
+# the variables that choose OpenBLAS's kernel set (and the cache size it assumes)
+KERNEL_SET_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nnfast/, not bench/
 
@@ -80,6 +83,25 @@ def _git_revision():
         return None
 
 
+def kernel_set(blas, environ):
+    """The BLAS kernel set in use: OpenBLAS's core name ("architecture", e.g. SkylakeX, Haswell,
+    Zen) of the library scipy loads (the one nnfast calls; else the first OpenBLAS threadpoolctl
+    sees), and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set (None when unset: OpenBLAS's own
+    choice for this CPU)."""
+    openblas = [lib for lib in blas if lib.get("internal_api") == "openblas"]
+    scipy_first = sorted(openblas, key=lambda lib: "scipy.libs" not in (lib.get("filepath") or ""))
+    info = {"architecture": scipy_first[0].get("architecture") if scipy_first else None}
+    info.update({name: environ.get(name) for name in KERNEL_SET_VARIABLES})
+    return info
+
+
+def format_kernel_set(info):
+    """"SkylakeX (OPENBLAS_CORETYPE unset: OpenBLAS's choice)" or "Haswell (OPENBLAS_CORETYPE=...)"."""
+    chosen = [f"{name}={info[name]}" for name in KERNEL_SET_VARIABLES if info.get(name)]
+    why = ", ".join(chosen) if chosen else "OPENBLAS_CORETYPE unset: OpenBLAS's choice"
+    return f"{info.get('architecture') or 'unknown'} ({why})"
+
+
 def machine_info(include_torch=True, include_sklearn=True):
     """CPU, cores, BLAS, OpenMP and the versions of everything a result depends on (a dict).
     torch and sklearn are imported (to check that they work, and for torch's BLAS) unless
@@ -121,11 +143,13 @@ def machine_info(include_torch=True, include_sklearn=True):
             "torch": _version("torch"),
             "sklearn": _version("scikit-learn"),
             "matplotlib": _version("matplotlib"),
+            "jax": jax_version(),
         },
         "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                     "MKL_NUM_THREADS", "OMP_PROC_BIND",
-                                                    "NNFAST_ISA")
+                                                    "NNFAST_ISA") + KERNEL_SET_VARIABLES
                         if k in os.environ},
+        "kernel_set": kernel_set(blas, os.environ),
     }
     if include_torch:
         try:
@@ -161,6 +185,8 @@ def format_machine(info):
             lines.append(f"BLAS     : {lib.get('internal_api')} {lib.get('version')} "
                          f"[{lib.get('threading_layer')}, {lib.get('architecture')}] "
                          f"{lib.get('filepath')}")
+    if info.get("kernel_set"):
+        lines.append(f"kernels  : OpenBLAS kernel set {format_kernel_set(info['kernel_set'])}")
     torch = info.get("torch")
     if torch and "error" not in torch:
         lines.append(f"torch    : {torch.get('version')}, BLAS {torch.get('blas')}")

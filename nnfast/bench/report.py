@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 
-from .config import (BIG_BATCH, BIG_NET, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_INPUTS,
-                            PROFILES, SCHEMA, SMALL_BATCHES, SWEEP_BATCHES, SWEEP_BATCH_NET,
-                            SWEEP_WIDTHS, SWEEP_WIDTH_BATCH, TARGET_CONFIG, _resolve_options)
-from .machine import format_machine
+from .config import (BIG_NET, CONV_DTYPE, DTYPES, IMPLEMENTATIONS, N_CLASSES, N_INPUTS, PROFILES,
+                     SCHEMA, SWEEP_BATCHES, SWEEP_BATCH_NET, SWEEP_WIDTHS, SWEEP_WIDTH_BATCH,
+                     TARGET_CONFIG, TARGET_INFER, TARGET_TRAIN, THREAD_TARGETS, _resolve_options,
+                     is_conv)
+from .machine import format_kernel_set, format_machine
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -43,61 +44,96 @@ def _why_missing(*records):
 
 
 def _net(sizes):
+    if is_conv(sizes):
+        return "ch.6 conv"
     return "[" + ", ".join(str(s) for s in sizes) + "]"
 
 
-def evaluate_targets(report):
-    """The issue's targets, each {"target", "measured", "required", "result" (PASS/FAIL/n/a)}."""
+def _group(sizes):
+    return "conv" if is_conv(sizes) else ("big" if tuple(sizes) == BIG_NET else "main")
+
+
+def _time_ratio(name, mine, other, required, ok):
+    """A target on mine's time / other's time (records, either may be missing)."""
+    ratio = _best(mine) / _best(other) if _best(mine) and _best(other) else None
+    return _target(name, ratio, required, ratio is not None and ok(ratio),
+                   _why_missing(mine, other))
+
+
+def _against_baselines(where, compiled, find, batch_size):
+    """compiled faster than JAX and than torch nn+SGD; at batch <= 100, <= 0.8x JAX's time."""
+    jax_limit = 0.8 if batch_size is not None and batch_size <= 100 else None
     targets = []
+    for impl in ("jax", "torch_nn"):
+        if impl == "jax" and jax_limit:
+            required, ok = f"<= {jax_limit:g}", (lambda r: r <= jax_limit)
+        else:
+            required, ok = "< 1.0", (lambda r: r < 1.0)
+        other = find(impl)
+        label = other["label"] if other else IMPLEMENTATIONS[impl]
+        targets.append(_time_ratio(f"{where}: compiled time / {label} time", compiled, other,
+                                   required, ok))
+    return targets
+
+
+def _speed_targets(report):
+    """Issue 13's speed targets at 1 thread: every TARGET_TRAIN row against JAX and torch nn+SGD
+    and the FLOP bound; TARGET_INFER inference against JAX and torch nn."""
+    targets = []
+    for sizes, batch_size, dtype in TARGET_TRAIN:
+        where = f"{_net(sizes)} b{batch_size} {dtype} 1 thr"
+        group = _group(sizes)
+        compiled = _find(report, "train", sizes, batch_size, dtype, 1, "compiled", group)
+        targets += _against_baselines(where, compiled, lambda impl: _find(
+            report, "train", sizes, batch_size, dtype, 1, impl, group), batch_size)
+        limit = 2.0 if is_conv(sizes) or batch_size < 100 else 1.3
+        value = compiled.get("x_bound") if _best(compiled) else None
+        targets.append(_target(f"{where}: compiled / FLOP bound", value, f"<= {limit:.1f}",
+                               value is not None and value <= limit, _why_missing(compiled)))
+    for sizes in TARGET_INFER:
+        for dtype in DTYPES:
+            compiled = _find(report, "infer", sizes, None, dtype, 1, "compiled")
+            where = f"infer {_net(sizes)} {dtype} 1 thr"
+            targets += _against_baselines(where, compiled, lambda impl: _find(
+                report, "infer", sizes, None, dtype, 1, impl), None)
+    return targets
+
+
+def _book_targets(report):
+    """[784, 30, 10] b10 float64: >= 4x the reference, >= 25x the per-example loop."""
     sizes, batch, dtype = TARGET_CONFIG
     compiled = _find(report, "train", sizes, batch, dtype, 1, "compiled", "main")
     where = f"{_net(sizes)} b{batch} {dtype} 1 thr"
-    for impl, factor in (("reference", 4.0), ("per_example", 20.0), ("torch_nn", 5.0)):
-        other = _find(report, "train", sizes, batch, dtype, 1, impl, "main")
-        c, o = _best(compiled), _best(other)
-        ratio = o / c if c and o else None
-        targets.append(_target(f"{where}: compiled vs {IMPLEMENTATIONS[impl]}", ratio,
-                               f">= {factor:g}x", ratio is not None and ratio >= factor,
-                               _why_missing(compiled, other)))
-    for batch_size in SMALL_BATCHES:
-        for dt in DTYPES:
-            r = _find(report, "train", (784, 100, 10), batch_size, dt, 1, "compiled", "main")
-            value = r.get("x_bound") if r and _best(r) else None
-            targets.append(_target(f"[784, 100, 10] b{batch_size} {dt} 1 thr: compiled / FLOP bound",
-                                   value, "<= 2.0x", value is not None and value <= 2.0,
-                                   _why_missing(r)))
-    r64 = _find(report, "train", (784, 100, 10), 100, "float64", 1, "compiled", "main")
-    r32 = _find(report, "train", (784, 100, 10), 100, "float32", 1, "compiled", "main")
-    ratio = _best(r64) / _best(r32) if _best(r64) and _best(r32) else None
-    targets.append(_target("[784, 100, 10] b100 1 thr: float32 vs float64 (compiled)", ratio,
-                           ">= 1.7x", ratio is not None and ratio >= 1.7, _why_missing(r64, r32)))
-    # threads: every compiled configuration at 1 and 2 threads
+    return [_time_ratio(f"{where}: {IMPLEMENTATIONS[impl]} time / compiled time",
+                        _find(report, "train", sizes, batch, dtype, 1, impl, "main"), compiled,
+                        f">= {factor:g}x", lambda r, factor=factor: r >= factor)
+            for impl, factor in (("reference", 4.0), ("per_example", 25.0))]
+
+
+def _thread_targets(report):
+    """Two threads: >= 1.8x one thread at batch >= 64 (THREAD_TARGETS); and no configuration slower
+    at 2 threads than at 1 (2-thread time / 1-thread time <= 1.05)."""
+    targets = []
+    for sizes, batch_size in THREAD_TARGETS:
+        for dtype in (CONV_DTYPE,) if is_conv(sizes) else DTYPES:
+            one, two = (_find(report, "train", sizes, batch_size, dtype, t, "compiled",
+                              _group(sizes)) for t in (1, 2))
+            targets.append(_time_ratio(f"{_net(sizes)} b{batch_size} {dtype}: 2-thread speed-up",
+                                       one, two, ">= 1.8x", lambda r: r >= 1.8))
     for r in report["results"]:
         if r["impl"] != "compiled" or r["threads"] != 2 or r["group"] == "scaling":
             continue
         one = _find(report, r["kind"], r["sizes"], r["batch_size"], r["dtype"], 1, "compiled",
                     r["group"])
-        slower = _best(r) / _best(one) if _best(r) and _best(one) else None
         what = (f"train {_net(r['sizes'])} b{r['batch_size']}" if r["kind"] == "train"
                 else f"infer {_net(r['sizes'])}")
-        targets.append(_target(f"{what} {r['dtype']}: 2 thr time / 1 thr time", slower, "<= 1.05",
-                               slower is not None and slower <= 1.05, _why_missing(r, one)))
-    for dt in DTYPES:
-        one = _find(report, "train", BIG_NET, BIG_BATCH, dt, 1, "compiled", "big")
-        two = _find(report, "train", BIG_NET, BIG_BATCH, dt, 2, "compiled", "big")
-        speedup = _best(one) / _best(two) if _best(one) and _best(two) else None
-        if one is None and two is None and dt != "float64":
-            continue
-        targets.append(_target(f"{_net(BIG_NET)} b{BIG_BATCH} {dt}: 2-thread speed-up", speedup,
-                               ">= 1.5x", speedup is not None and speedup >= 1.5,
-                               _why_missing(one, two)))
-    for r in report["results"]:
-        if r["kind"] == "infer" and r["impl"] == "compiled":
-            ref = _find(report, "infer", r["sizes"], None, r["dtype"], r["threads"], "reference")
-            ratio = _best(ref) / _best(r) if _best(ref) and _best(r) else None
-            targets.append(_target(f"infer {_net(r['sizes'])} {r['dtype']} {r['threads']} thr, "
-                                   f"{r['rows']:,} rows: reference / compiled", ratio, ">= 1.0x",
-                                   ratio is not None and ratio >= 1.0, _why_missing(r, ref)))
+        targets.append(_time_ratio(f"{what} {r['dtype']}: 2 thr time / 1 thr time", r, one,
+                                   "<= 1.05", lambda v: v <= 1.05))
+    return targets
+
+
+def _memory_targets(report):
+    targets = []
     for m in report.get("memory") or []:
         expected = "one float32 copy" if m["expected_copy_bytes"] else "no copy"
         limit = (m["expected_copy_bytes"] + m["allowance_bytes"]) / m["x_bytes"]
@@ -105,14 +141,27 @@ def evaluate_targets(report):
             f"fit memory, {m['x_dtype']} X on a float32 net ({expected} expected): peak extra / X",
             m["peak_over_x"], f"<= {limit:.3f}", m["pass"],
             f"{m['peak_extra_bytes'] / 2**20:.1f} MiB peak extra"))
-    scaling = report.get("scaling")
-    if scaling:
-        for axis, unit in (("rows", "time per row"), ("width", "time per row*width")):
-            growth = scaling.get(f"{axis}_growth")
-            targets.append(_target(f"linear in {axis}: {unit}, largest size / smallest", growth,
-                                   "<= 1.25", growth is not None and growth <= 1.25,
-                                   f"spread {scaling.get(f'{axis}_spread', float('nan')):.2f}"))
     return targets
+
+
+def _linearity_targets(report):
+    scaling = report.get("scaling")
+    targets = []
+    for axis, unit in (("rows", "time per row"), ("width", "time per row*width")) if scaling else ():
+        growth = scaling.get(f"{axis}_growth")
+        targets.append(_target(f"linear in {axis}: {unit}, largest size / smallest", growth,
+                               "<= 1.25", growth is not None and growth <= 1.25,
+                               f"spread {scaling.get(f'{axis}_spread', float('nan')):.2f}"))
+    return targets
+
+
+def evaluate_targets(report):
+    """Issue 13's targets (speed against JAX, PyTorch, the FLOP bound, the reference and the
+    per-example loop; two threads) and the non-speed ones (threads never slow a configuration down,
+    memory, linearity): each {"target", "measured", "required", "result" (PASS/FAIL/n/a), "note"}.
+    A target whose measurement is missing (skipped, not installed, failed) is n/a, never PASS."""
+    return (_speed_targets(report) + _book_targets(report) + _thread_targets(report)
+            + _memory_targets(report) + _linearity_targets(report))
 
 
 # ------------------------------------------------------------------------------------ formatting
@@ -145,7 +194,8 @@ def _markdown(header, rows, align):
 
 def _configuration(r):
     if r["kind"] == "train":
-        return f"train {_net(r['sizes'])} b{r['batch_size']}, {r['rows']:,} rows"
+        timed = f" (timed on {r['timed_rows']:,})" if r.get("timed_rows") else ""
+        return f"train {_net(r['sizes'])} b{r['batch_size']}, {r['rows']:,} rows{timed}"
     return f"infer {_net(r['sizes'])}, {r['rows']:,} rows"
 
 
@@ -172,11 +222,18 @@ def format_table(report):
 
 
 def format_probe(report):
-    rows = [[p["dtype"], p["threads"], f"{p['size']}^3", f"{p['gflops']:.1f}", _seconds(p["best"]),
-             f"{p['flops'] / max(p['seconds']) / 1e9:.1f}", len(p["seconds"])]
-            for p in report["gemm_probe"]]
-    return _markdown(["dtype", "threads", "GEMM", "GFLOP/s (best)", "best seconds",
-                      "GFLOP/s (worst)", "calls"], rows, ["l", "r", "r", "r", "r", "r", "r"])
+    """Every source of the GEMM probe per dtype and thread count; "bound" marks the fastest, whose
+    rate sets the FLOP bound."""
+    rows = []
+    for p in report["gemm_probe"]:
+        for c in p.get("candidates") or [dict(p, source="BLAS")]:
+            rows.append([p["dtype"], p["threads"], c["source"], f"{p['size']}^3",
+                         f"{c['gflops']:.1f}", _seconds(c["best"]),
+                         f"{p['flops'] / max(c['seconds']) / 1e9:.1f}", len(c["seconds"]),
+                         "bound" if c["source"] == p.get("source", "BLAS") else ""])
+    return _markdown(["dtype", "threads", "GEMM", "size", "GFLOP/s (best)", "best seconds",
+                      "GFLOP/s (worst)", "calls", "sets the bound"], rows,
+                     ["l", "r", "l", "r", "r", "r", "r", "r", "l"])
 
 
 def format_memory(report):
@@ -229,6 +286,9 @@ def format_targets(report):
 
 def reproduce_command(report):
     """The `nnfast bench` command line that repeats this run's measurements."""
+    if "runs" in report:  # merged over kernel sets
+        return (reproduce_command(report["runs"][0]["report"]) + " --kernel-sets "
+                + ",".join(report["requested_kernel_sets"]))
     p = report["parameters"]
     profile = report["profile"]
     implied = _resolve_options(profile, p["rows"] if p["rows"] != PROFILES[profile]["rows"] else None,
@@ -236,8 +296,8 @@ def reproduce_command(report):
     parts = ["nnfast bench"] + (["--quick"] if profile == "quick" else [])
     if p["rows"] != PROFILES[profile]["rows"]:
         parts.append(f"--rows {p['rows']}")
-    for key in ("infer_rows", "big_rows", "gemm_size"):
-        if p[key] != implied[key]:
+    for key in ("infer_rows", "big_rows", "conv_rows", "gemm_size"):
+        if key in p and p[key] != implied[key]:
             parts.append(f"--{key.replace('_', '-')} {p[key]}")
     if p["repeats"] != implied["repeats"] and len(set(p["repeats"].values())) == 1:
         parts.append(f"--repeats {next(iter(p['repeats'].values()))}")
@@ -253,7 +313,9 @@ def reproduce_command(report):
 
 def format_report(report):
     """Everything `nnfast bench` prints: machine, results table, GEMM probe, scaling, memory, and
-    the targets section (Markdown)."""
+    the targets section (Markdown); for a report merged over kernel sets, format_merged."""
+    if "runs" in report:
+        return format_merged(report)
     p = report["parameters"]
     sections = [
         "# nnfast bench" + (" (quick)" if report["profile"] == "quick" else ""),
@@ -276,8 +338,9 @@ def format_report(report):
         "",
         format_table(report),
         "",
-        "## GEMM probe (attainable GFLOP/s: scipy.linalg.blas, the BLAS nnfast calls; at the start "
-        "and the end of the run, the best is the bound's rate)",
+        "## GEMM probe (attainable GFLOP/s: scipy.linalg.blas, the BLAS nnfast calls, and at 1 "
+        "thread nnfast's own GEMM kernels; at the start and the end of the run; the fastest source's "
+        "best is the bound's rate)",
         "",
         format_probe(report),
     ]
@@ -287,6 +350,53 @@ def format_report(report):
         sections += ["", "## Memory (tracemalloc peak during fit, beyond the inputs)", "",
                      format_memory(report)]
     sections += ["", "## Targets", "", format_targets(report)]
+    return "\n".join(sections)
+
+
+# ------------------------------------------------------------------------------------ kernel sets
+def format_kernel_set_table(merged):
+    rows = []
+    for s in merged["kernel_sets"]:
+        info = s["kernel_set"] or {}
+        rows.append([s["name"], format_kernel_set(info)]
+                    + [str(s["targets"][k]) for k in ("PASS", "FAIL", "n/a")])
+    return _markdown(["kernel set", "OpenBLAS architecture (how chosen)", "PASS", "FAIL", "n/a"],
+                     rows, ["l", "l", "r", "r", "r"])
+
+
+def format_targets_side_by_side(merged):
+    """One row per target, one column per kernel set: "measured result"."""
+    names, cells = [], {}
+    for i, run in enumerate(merged["runs"]):
+        for t in run["report"]["targets"]:
+            if t["target"] not in cells:
+                names.append(t["target"])
+                cells[t["target"]] = [t["required"]] + [""] * len(merged["runs"])
+            measured = "" if t["measured"] is None else f"{t['measured']:.2f} "
+            cells[t["target"]][i + 1] = measured + t["result"]
+    header = ["target", "required"] + [run["name"] for run in merged["runs"]]
+    return _markdown(header, [[name] + cells[name] for name in names],
+                     ["l", "l"] + ["r"] * len(merged["runs"]))
+
+
+def _demoted(text):
+    """A report's Markdown with every heading one level deeper."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+
+
+def format_merged(merged):
+    """The merged report: the machine (each kernel set's OpenBLAS architecture), the targets per
+    kernel set side by side, then each kernel set's own report."""
+    first = merged["runs"][0]["report"]
+    sections = [f"# nnfast bench: {len(merged['runs'])} kernel sets"
+                + (" (quick)" if first["profile"] == "quick" else ""), "",
+                format_machine(first["machine"]), "",
+                "Kernel sets, each measured by its own child process, one after the other:", "",
+                format_kernel_set_table(merged), "",
+                f"Reproduce: `{reproduce_command(merged)}` ({merged['created']}).", "",
+                "## Targets per kernel set", "", format_targets_side_by_side(merged)]
+    for run in merged["runs"]:
+        sections += ["", f"# Kernel set {run['name']}", "", _demoted(format_report(run["report"]))]
     return "\n".join(sections)
 
 
@@ -339,6 +449,8 @@ def plot(report, path):
     except ImportError as exc:
         raise ImportError("--plot needs matplotlib (pip install matplotlib, or nnfast[plot]); "
                           "the results were measured and the rest of the output is complete") from exc
+    if "runs" in report:  # merged over kernel sets: the first set's run
+        report = report["runs"][0]["report"]
     p = report["parameters"]
     threads, rows = p["base_threads"], p["rows"]
     styles = {"compiled": ("#1f77b4", "o", "-"), "reference": ("#ff7f0e", "s", "-"),

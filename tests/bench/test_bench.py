@@ -14,7 +14,6 @@ from nnfast import Network, bench
 from nnfast.bench.baselines import NotInstalled, PerExampleNetwork, optional_import
 from nnfast.cli import main as cli_main
 
-TINY = dict(rows=200, gemm_size=64, repeats=1)
 REPORT_KEYS = {"schema", "created", "profile", "parameters", "machine", "gemm_probe", "results",
                "scaling", "memory", "targets", "total_seconds"}
 RECORD_KEYS = {"kind", "sizes", "batch_size", "rows", "dtype", "threads", "impl", "label", "group",
@@ -27,12 +26,6 @@ def _hide(monkeypatch, *names):
         for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
             monkeypatch.delitem(sys.modules, loaded)
         monkeypatch.setitem(sys.modules, name, None)
-
-
-@pytest.fixture(scope="module")
-def tiny_report():
-    """One quick run at 200 rows (torch and sklearn left out: they have their own tests)."""
-    return bench.run(profile="quick", threads=(1, 2), skip=("torch", "sklearn"), **TINY)
 
 
 # ------------------------------------------------------------------------------------ FLOPs
@@ -163,18 +156,25 @@ def test_targets_section(tiny_report):
     targets = tiny_report["targets"]
     names = [t["target"] for t in targets]
     assert all(t["result"] in ("PASS", "FAIL", "n/a") for t in targets)
-    assert any("compiled vs nnfast reference" in n for n in names)
-    assert any("compiled vs per-example loop" in n for n in names)
-    torch_target = [t for t in targets if "torch" in t["target"]]
-    assert torch_target and torch_target[0]["result"] == "n/a"  # torch was skipped
-    assert sum("compiled / FLOP bound" in n for n in names) == 4
-    assert any("float32 vs float64" in n for n in names)
+    assert any("nnfast reference time / compiled time" in n for n in names)
+    assert any("per-example loop time / compiled time" in n for n in names)
+    # every training row of issue 13 against JAX and torch (skipped here: n/a, never PASS) and the
+    # FLOP bound; the inference rows against both
+    for sizes, batch, dtype in bench.TARGET_TRAIN:
+        where = f"{bench.report._net(sizes)} b{batch} {dtype} 1 thr"
+        mine = {n: t for n, t in zip(names, targets) if n.startswith(where + ": compiled")}
+        assert len(mine) == 3, where
+        assert all(t["result"] == "n/a" for n, t in mine.items() if "JAX" in n or "torch" in n)
+    assert sum("compiled / FLOP bound" in n for n in names) == len(bench.TARGET_TRAIN)
+    assert sum(n.startswith("infer ") and "JAX" in n for n in names) == 2 * len(bench.DTYPES)
+    jax_b10 = targets[names.index("[784, 30, 10] b10 float64 1 thr: compiled time / JAX jit scan "
+                                  "time")]
+    assert jax_b10["required"] == "<= 0.8" and jax_b10["result"] == "n/a"
     # every compiled configuration measured at 2 threads has a thread target
     n_two = sum(1 for r in tiny_report["results"] if r["impl"] == "compiled" and r["threads"] == 2
                 and r["group"] != "scaling")
     assert sum("2 thr time / 1 thr time" in n for n in names) == n_two
-    assert any("2-thread speed-up" in n for n in names)
-    assert sum("reference / compiled" in n for n in names) == 3 * 2 * 2  # nets x dtypes x threads
+    assert sum("2-thread speed-up" in n for n in names) == 3  # big net x 2 dtypes, conv b64
     assert sum(n.startswith("fit memory") for n in names) == 2
     assert any("linear in rows" in n for n in names) and any("linear in width" in n for n in names)
 
@@ -183,7 +183,7 @@ def test_format_report_and_json(tiny_report, tmp_path):
     text = bench.format_report(tiny_report)
     for heading in ("## Results", "## GEMM probe", "## Scaling", "## Memory", "## Targets"):
         assert heading in text
-    reproduce = "nnfast bench --quick --rows 200 --gemm-size 64 --repeats 1 --skip torch"
+    reproduce = "nnfast bench --quick --rows 200 --gemm-size 64 --repeats 1 --skip jax,torch"
     assert f"Reproduce: `{reproduce}`" in text and bench.reproduce_command(tiny_report) == reproduce
     table = bench.format_table(tiny_report).splitlines()
     assert table[0].startswith("| configuration") and set(table[1]) <= set("|-: ")
@@ -219,10 +219,15 @@ def test_table_numbers_from_known_times():
     assert "5.00x" in lines[3]
     assert "not installed" in lines[4]
     targets = {t["target"]: t for t in bench.evaluate_targets(report)}
-    ref_target = targets["[784, 30, 10] b10 float64 1 thr: compiled vs nnfast reference"]
+    ref_target = targets["[784, 30, 10] b10 float64 1 thr: nnfast reference time / compiled time"]
     assert ref_target["measured"] == pytest.approx(5.0) and ref_target["result"] == "PASS"
-    torch_target = targets["[784, 30, 10] b10 float64 1 thr: compiled vs torch nn+SGD"]
+    torch_target = targets["[784, 30, 10] b10 float64 1 thr: compiled time / torch nn+SGD time"]
     assert torch_target["result"] == "n/a" and "not installed" in torch_target["note"]
+    jax_target = targets["[784, 30, 10] b10 float64 1 thr: compiled time / JAX jit scan time"]
+    assert jax_target["result"] == "n/a" and jax_target["note"] == "not measured"
+    bound_target = targets["[784, 30, 10] b10 float64 1 thr: compiled / FLOP bound"]
+    assert bound_target["measured"] == pytest.approx(compiled["x_bound"])
+    assert bound_target["result"] == ("PASS" if compiled["x_bound"] <= 2.0 else "FAIL")
 
 
 def test_machine_info():
@@ -239,7 +244,8 @@ def test_machine_info():
 def test_missing_torch_and_sklearn_are_not_installed_rows(monkeypatch):
     _hide(monkeypatch, "torch", "sklearn")
     report = bench.run(profile="full", threads=(1,), rows=200, gemm_size=64, repeats=1,
-                       skip=("per_example", "big", "inference", "sweeps", "scaling", "memory"))
+                       skip=("per_example", "jax", "big", "conv", "inference", "sweeps", "scaling",
+                             "memory"))
     baseline_rows = [r for r in report["results"] if r["impl"] in ("torch_nn", "torch_manual",
                                                                    "sklearn")]
     assert len(baseline_rows) == 3 * len(bench.SMALL_NETS) * len(bench.SMALL_BATCHES) * 2
