@@ -53,7 +53,7 @@ import tracemalloc
 
 import numpy as np
 
-from .. import _threads
+from .. import _gemm, _threads
 from .baselines import NotInstalled, gemm_probes, merge_probes
 from .config import (BIG_BATCH, BIG_NET, CONV_BATCHES, CONV_DTYPE, CONV_EPOCH_ROWS, CONV_ETA,
                      CONV_LMBDA, CONV_NET, DTYPES, ETA, ETA_BIG, IMPLEMENTATIONS, LMBDA, N_CLASSES,
@@ -365,6 +365,8 @@ def run(profile="full", rows=None, infer_rows=None, big_rows=None, threads=(1, 2
                        "data": "uniform [0, 1) pixels, labels 0-9, numpy default_rng(seed)"},
         "machine": machine,
         "gemm_probe": probe,
+        "gemm_kernels": {"mode": _gemm.mode(), "cache": _gemm.cache_status(),
+                         "shapes": _gemm.describe()},
         "results": results,
         "scaling": scaling,
         "memory": memory,

@@ -344,6 +344,9 @@ def format_report(report):
         "",
         format_probe(report),
     ]
+    if report.get("gemm_kernels"):
+        sections += ["", "## GEMM kernels chosen per shape (nnfast/_gemm.py: measured on this "
+                     "machine, one thread, the fastest kept)", "", format_gemm_kernels(report)]
     if report.get("scaling"):
         sections += ["", "## Scaling", "", format_scaling(report)]
     if report.get("memory"):
@@ -351,6 +354,23 @@ def format_report(report):
                      format_memory(report)]
     sections += ["", "## Targets", "", format_targets(report)]
     return "\n".join(sections)
+
+
+def format_gemm_kernels(report):
+    """The kernel of every GEMM shape the run's nnfast models ran, with each kernel's time."""
+    info = report["gemm_kernels"]
+    rows = []
+    for r in info["shapes"]:
+        seconds = r.get("seconds") or {}
+        rows.append([r["form"], r["dtype"], f"{r['m']}x{r['n']}x{r['k']}", r["kernel"]]
+                    + [f"{seconds[name] * 1e6:.2f}" if name in seconds else ""
+                       for name in ("blas", "own")])
+    head = f"mode {info['mode']} (NNFAST_GEMM), cache {info['cache']}"
+    if not rows:
+        return head + ": no shapes measured (a fixed choice)"
+    return head + "\n\n" + _markdown(
+        ["form", "dtype", "m x n x k", "kernel", "BLAS us", "ours us"], rows,
+        ["l", "l", "r", "l", "r", "r"])
 
 
 # ------------------------------------------------------------------------------------ kernel sets

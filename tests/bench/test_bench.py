@@ -14,7 +14,7 @@ from nnfast import Network, bench
 from nnfast.bench.baselines import NotInstalled, PerExampleNetwork, optional_import
 from nnfast.cli import main as cli_main
 
-REPORT_KEYS = {"schema", "created", "profile", "parameters", "machine", "gemm_probe", "results",
+REPORT_KEYS = {"schema", "created", "profile", "parameters", "machine", "gemm_probe", "gemm_kernels", "results",
                "scaling", "memory", "targets", "total_seconds"}
 RECORD_KEYS = {"kind", "sizes", "batch_size", "rows", "dtype", "threads", "impl", "label", "group",
                "status", "note", "seconds", "best", "flops", "bound_seconds"}
@@ -181,8 +181,15 @@ def test_targets_section(tiny_report):
 
 def test_format_report_and_json(tiny_report, tmp_path):
     text = bench.format_report(tiny_report)
-    for heading in ("## Results", "## GEMM probe", "## Scaling", "## Memory", "## Targets"):
+    for heading in ("## Results", "## GEMM probe", "## GEMM kernels chosen", "## Scaling",
+                    "## Memory", "## Targets"):
         assert heading in text
+    # the kernel of every GEMM shape the run's models ran: [784, 30, 10] at batch 10 among them
+    shapes = tiny_report["gemm_kernels"]["shapes"]
+    assert {"form": "NT", "dtype": "float64", "m": 10, "n": 30, "k": 784} in [
+        {key: row[key] for key in ("form", "dtype", "m", "n", "k")} for row in shapes]
+    assert all(row["kernel"] in ("blas", "own") for row in shapes)
+    assert "| NT   | float64 |   10x30x784 |" in text
     reproduce = "nnfast bench --quick --rows 200 --gemm-size 64 --repeats 1 --skip jax,torch"
     assert f"Reproduce: `{reproduce}`" in text and bench.reproduce_command(tiny_report) == reproduce
     table = bench.format_table(tiny_report).splitlines()
