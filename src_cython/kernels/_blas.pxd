@@ -94,6 +94,17 @@ cdef extern from "_simd.h" nogil:
                        const float* A, Py_ssize_t ars, Py_ssize_t aps, const float* B,
                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
 
+    # the packed, cache-blocked GEMM (_gemm_packed.h): gemm()'s semantics; 0, or -1 when its
+    # packing buffers could not be allocated (C untouched)
+    int nnf_gemm_d(int isa, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   double alpha, const double* A, Py_ssize_t lda, const double* B, Py_ssize_t ldb,
+                   double beta, double* C, Py_ssize_t ldc)
+    int nnf_gemm_s(int isa, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   float alpha, const float* A, Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                   float beta, float* C, Py_ssize_t ldc)
+    void nnf_gemm_blocks_d(int isa, Py_ssize_t* sizes)  # its MR, NR, KC, NC, MC
+    void nnf_gemm_blocks_s(int isa, Py_ssize_t* sizes)
+
 ctypedef struct GemmChoice:
     double own_above   # m*n*k above which our kernels run (BLAS's small-matrix range below) ...
     double own_up_to   # ... up to this (gemm_split's single-call range); own_up_to <= own_above: never
