@@ -140,38 +140,38 @@ static void NNF_NAME(nnf_pk_tile)(nnf_idx kc, const NNF_T* a, const NNF_T* b, NN
         for (j = 0; j < nr; j++) c[i * ldc + j] = tile[i * NNF_PK_NR + j];
 }
 
-/* One whole panel: dst[p*R + r] = s[r*rs + p*cs] for r < R, p < kc, along p (so R streams are
- * read in step and dst is written in order). Called with rs = 1 as a constant too, where the
- * R elements of a step are contiguous and the copy becomes vector moves. */
-static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_panel)(
-        const NNF_T* s, nnf_idx rs, nnf_idx cs, nnf_idx kc, int R, NNF_T* dst) {
-    nnf_idx p;
-    int r;
-    for (p = 0; p < kc; p++)
-        NNF_UNROLL_ALL
-        for (r = 0; r < R; r++) dst[p * R + r] = s[r * rs + p * cs];
-}
-
 /* Pack a block of `rows` x kc elements, element (r, p) at src[r*rs + p*cs], into panels of R rows
  * (the last one zero-padded): panel q holds, for each p, its R elements of column p, at
- * dst + q*R*kc. For op(A) the rows are C's rows; for op(B) they are C's columns. */
+ * dst + q*R*kc. For op(A) the rows are C's rows; for op(B) they are C's columns. Either way the
+ * source is read along its contiguous dimension: with rs == 1 one source row p at a time, its
+ * pieces of R going to every panel; otherwise a panel at a time, its R source rows in step. */
 static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_pack)(
         const NNF_T* src, nnf_idx rs, nnf_idx cs, nnf_idx rows, nnf_idx kc, int R,
         NNF_T* dst) {
-    nnf_idx r0, r, p, w;
-    for (r0 = 0; r0 < rows; r0 += R, dst += R * kc) {
-        const NNF_T* s = src + r0 * rs;
-        w = (rows - r0 < R) ? rows - r0 : R;
-        if (w == R && rs == 1) {
-            NNF_NAME(nnf_pk_panel)(s, 1, cs, kc, R, dst);
-        } else if (w == R) {
-            NNF_NAME(nnf_pk_panel)(s, rs, cs, kc, R, dst);
-        } else {
-            for (r = 0; r < w; r++)
-                for (p = 0; p < kc; p++) dst[p * R + r] = s[r * rs + p * cs];
-            for (; r < R; r++)
-                for (p = 0; p < kc; p++) dst[p * R + r] = 0;
+    const nnf_idx whole = rows / R * R;  /* the rows of the full panels */
+    nnf_idx r0, p;
+    int r;
+    if (rs == 1) {
+        for (p = 0; p < kc; p++) {
+            const NNF_T* s = src + p * cs;
+            NNF_T* d = dst + p * R;
+            for (r0 = 0; r0 < whole; r0 += R, d += R * kc)
+                NNF_UNROLL_ALL
+                for (r = 0; r < R; r++) d[r] = s[r0 + r];
+            for (r = 0; r0 < rows && r < R; r++) d[r] = (r0 + r < rows) ? s[r0 + r] : 0;
         }
+        return;
+    }
+    for (r0 = 0; r0 < whole; r0 += R, dst += R * kc) {
+        const NNF_T* s = src + r0 * rs;
+        for (p = 0; p < kc; p++)
+            NNF_UNROLL_ALL
+            for (r = 0; r < R; r++) dst[p * R + r] = s[r * rs + p * cs];
+    }
+    if (r0 < rows) {
+        const NNF_T* s = src + r0 * rs;
+        for (p = 0; p < kc; p++)
+            for (r = 0; r < R; r++) dst[p * R + r] = (r0 + r < rows) ? s[r * rs + p * cs] : 0;
     }
 }
 
