@@ -61,6 +61,12 @@ static inline void nnf_aligned_free(void* p) {
 #define NNF_X86 0
 #endif
 
+#if NNF_X86
+/* the masked loads and stores of the GEMM kernels' column tails (_gemm_impl.h), which vector
+ * extensions cannot express; each used only under its instance's target pragma */
+#include <immintrin.h>
+#endif
+
 #define NNF_CAT_(a, b) a##b
 #define NNF_CAT(a, b) NNF_CAT_(a, b)
 
