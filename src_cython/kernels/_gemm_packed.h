@@ -26,8 +26,10 @@
  * broadcast side (MR loads a step) reads the L1-resident A panel, the vector side (NV loads a
  * step) the L2-resident B block, the split BLIS makes (its column-major A is our B). Packing does
  * the transpositions (any strides) and zero-pads partial panels, so the kernel always runs the
- * full tile; a partial tile of C is copied into a small buffer, updated there by the same code and
- * copied back (rounding is that of a full tile).
+ * full width; a tile with fewer than NR columns of C is copied into a small buffer, updated there
+ * by the same code and copied back (the rounding of a full tile). Rows past C's are computed but
+ * not stored; a last row panel of at most MR / 2 rows runs a kernel of MR / 2 rows (short
+ * outputs: a batch of 20 is 14 + 7 rows of work, not 28).
  *
  * Block sizes (MR x NV vectors, KC, NC, MC) per instance, below:
  *   AVX-512 (32 zmm):  MR = 14, NV = 2: 28 accumulators + 2 B vectors + 1 broadcast.
@@ -83,26 +85,29 @@
 #endif
 #endif
 
-typedef NNF_T NNF_NAME(nnf_pkvec) __attribute__((vector_size(NNF_VB), aligned(sizeof(NNF_T))));
-#define NNF_PKVEC NNF_NAME(nnf_pkvec)
+/* the vector type of _gemm_impl.h (included before this file): unaligned loads and stores */
+#define NNF_PKVEC NNF_NAME(nnf_vec)
 
-/* C (MR x NR at c, row stride ldc) <- beta C + alpha (A panel)(B panel) over kc steps; beta == 0
- * never reads C. a: kc groups of MR elements; b: kc rows of NR elements. */
+/* C (mr x NR at c, row stride ldc) <- beta C + alpha (A panel)(B panel) over kc steps, for
+ * mr <= rows <= MR: the kernel computes `rows` rows (a constant after inlining: MR, or MR / 2
+ * for the last panel of a short C) and stores the first mr. beta == 0 never reads C.
+ * a: kc groups of MR elements (the panel's stride, whatever `rows`); b: kc rows of NR elements.
+ * Each accumulator sums its terms in order of p whatever `rows` is: the same bits. */
 static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_kernel)(
-        nnf_idx kc, const NNF_T* a, const NNF_T* b, NNF_T alpha, NNF_T beta, NNF_T* c,
-        nnf_idx ldc) {
+        int rows, nnf_idx mr, nnf_idx kc, const NNF_T* a, const NNF_T* b, NNF_T alpha,
+        NNF_T beta, NNF_T* c, nnf_idx ldc) {
     NNF_PKVEC acc[NNF_PK_MR][NNF_PK_NV], bv[NNF_PK_NV], cv;
     nnf_idx p;
     int i, v;
     NNF_UNROLL_ALL
-    for (i = 0; i < NNF_PK_MR; i++)
+    for (i = 0; i < rows; i++)
         NNF_UNROLL_ALL
         for (v = 0; v < NNF_PK_NV; v++) acc[i][v] = (NNF_PKVEC){0};
     for (p = 0; p < kc; p++) {
         NNF_UNROLL_ALL
         for (v = 0; v < NNF_PK_NV; v++) bv[v] = *(const NNF_PKVEC*)(b + v * NNF_PK_LANES);
         NNF_UNROLL_ALL
-        for (i = 0; i < NNF_PK_MR; i++) {
+        for (i = 0; i < rows; i++) {
             NNF_T s = a[i];
             NNF_UNROLL_ALL
             for (v = 0; v < NNF_PK_NV; v++) acc[i][v] += s * bv[v];
@@ -111,7 +116,8 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_kernel)(
         b += NNF_PK_NR;
     }
     NNF_UNROLL_ALL
-    for (i = 0; i < NNF_PK_MR; i++) {
+    for (i = 0; i < rows; i++) {
+        if (i >= mr) break;
         NNF_UNROLL_ALL
         for (v = 0; v < NNF_PK_NV; v++) {
             NNF_PKVEC* cp = (NNF_PKVEC*)(c + i * ldc + v * NNF_PK_LANES);
@@ -122,20 +128,30 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_kernel)(
     }
 }
 
-/* The tile of C at c (mr x nr valid, mr <= MR, nr <= NR): a full one in place; a partial one
- * through a zero-padded buffer, so that the kernel's stores stay inside C. */
+/* The kernel for the mr rows of a tile: all MR, or half as many when they suffice. */
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_rows)(
+        nnf_idx mr, nnf_idx kc, const NNF_T* a, const NNF_T* b, NNF_T alpha, NNF_T beta,
+        NNF_T* c, nnf_idx ldc) {
+    if (mr > NNF_PK_MR / 2)
+        NNF_NAME(nnf_pk_kernel)(NNF_PK_MR, mr, kc, a, b, alpha, beta, c, ldc);
+    else
+        NNF_NAME(nnf_pk_kernel)(NNF_PK_MR / 2, mr, kc, a, b, alpha, beta, c, ldc);
+}
+
+/* The tile of C at c (mr x nr valid, mr <= MR, nr <= NR): with all NR columns in place; with
+ * fewer through a buffer, so that the kernel's whole-vector stores stay inside C. */
 static void NNF_NAME(nnf_pk_tile)(nnf_idx kc, const NNF_T* a, const NNF_T* b, NNF_T alpha,
                                   NNF_T beta, NNF_T* c, nnf_idx ldc, nnf_idx mr, nnf_idx nr) {
     NNF_T tile[NNF_PK_MR * NNF_PK_NR] __attribute__((aligned(64)));
     nnf_idx i, j;
-    if (mr == NNF_PK_MR && nr == NNF_PK_NR) {
-        NNF_NAME(nnf_pk_kernel)(kc, a, b, alpha, beta, c, ldc);
+    if (nr == NNF_PK_NR) {
+        NNF_NAME(nnf_pk_rows)(mr, kc, a, b, alpha, beta, c, ldc);
         return;
     }
     if (beta != 0)
         for (i = 0; i < mr; i++)
             for (j = 0; j < nr; j++) tile[i * NNF_PK_NR + j] = c[i * ldc + j];
-    NNF_NAME(nnf_pk_kernel)(kc, a, b, alpha, beta, tile, NNF_PK_NR);
+    NNF_NAME(nnf_pk_rows)(mr, kc, a, b, alpha, beta, tile, NNF_PK_NR);
     for (i = 0; i < mr; i++)
         for (j = 0; j < nr; j++) c[i * ldc + j] = tile[i * NNF_PK_NR + j];
 }
