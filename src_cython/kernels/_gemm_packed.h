@@ -41,8 +41,10 @@
  *   in L3; a large MC packs B fewer times.
  *
  * Determinism: every C[i, j] is sum over the KC blocks, in order, of alpha times that block's
- * dot product, itself accumulated in order of p from 0 (the first block also adds beta C). The
- * order is a function of k and KC only: not of m, n, the tile the element falls in, the
+ * dot product, itself accumulated by FMAs in order of p from 0; the first block computes
+ * alpha*acc + beta*C, the later ones alpha*acc + C, each product rounded on its own (never fused
+ * into the addition: see nnf_pk_rounded). The order is a function of k and KC (and of the
+ * instance: SSE2 has no FMA) only: not of m, n, the tile the element falls in, the
  * alignment of the inputs (packing copies them into aligned buffers) or threads (none here; the
  * function keeps no state, so any number of threads may call it at once).
  */
@@ -88,6 +90,19 @@
 /* the vector type of _gemm_impl.h (included before this file): unaligned loads and stores */
 #define NNF_PKVEC NNF_NAME(nnf_vec)
 
+/* v, as a value the compiler must produce rounded: an empty asm that may change it stands
+ * between a product and the sum it feeds, so that the product is not fused with the addition
+ * into an FMA. Contraction is the compiler's choice per inlined copy of the code, and one copy
+ * fusing alpha*acc, another beta*C, would round an entry differently in different tiles. */
+static inline __attribute__((always_inline)) NNF_PKVEC NNF_NAME(nnf_pk_rounded)(NNF_PKVEC v) {
+#if NNF_X86
+    __asm__("" : "+v"(v));
+#else
+    __asm__("" : "+m"(v));
+#endif
+    return v;
+}
+
 /* C (mr x NR at c, row stride ldc) <- beta C + alpha (A panel)(B panel) over kc steps, for
  * mr <= rows <= MR: the kernel computes `rows` rows (a constant after inlining: MR, or MR / 2
  * for the last panel of a short C) and stores the first mr. beta == 0 never reads C.
@@ -121,8 +136,8 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_kernel)(
         NNF_UNROLL_ALL
         for (v = 0; v < NNF_PK_NV; v++) {
             NNF_PKVEC* cp = (NNF_PKVEC*)(c + i * ldc + v * NNF_PK_LANES);
-            cv = alpha * acc[i][v];
-            if (beta != 0) cv += beta * *cp;
+            cv = NNF_NAME(nnf_pk_rounded)(alpha * acc[i][v]);
+            if (beta != 0) cv += NNF_NAME(nnf_pk_rounded)(beta * *cp);
             *cp = cv;
         }
     }

@@ -176,3 +176,22 @@ def test_packed_twin_refuses_bad_arguments():
                    np.ones((2, 5)), "avx2")
     with pytest.raises(ValueError, match="dtype"):
         K.own_gemm_blocks("avx2", np.int32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_packed_bits_of_an_entry_do_not_depend_on_m_or_n(dtype, isa):
+    # an entry's sum runs in an order set by k and KC alone: the same bits whichever tile (full,
+    # half-height, buffered) and block it falls in
+    b = K.own_gemm_blocks(isa, dtype)
+    m, n, k = 2 * b["MR"] + 3, b["NC"] + b["NR"] + 5, b["KC"] + 9
+    rng = np.random.default_rng(13)
+    A, B, C0 = operands(rng, dtype, m, n, k, False, True)
+    whole = C0.copy()
+    K.own_gemm(False, True, 0.7, A, B, 1.5, whole, isa)
+    for rows, cols in [(slice(0, 3), slice(0, n)), (slice(b["MR"] - 1, m), slice(1, b["NR"] + 2)),
+                       (slice(m - 2, m), slice(n - 7, n))]:
+        part = C0[rows, cols].copy()
+        K.own_gemm(False, True, 0.7, np.ascontiguousarray(A[rows]), np.ascontiguousarray(B[cols]),
+                   1.5, part, isa)
+        np.testing.assert_array_equal(part.view(np.uint8), whole[rows, cols].copy().view(np.uint8))
