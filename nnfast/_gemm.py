@@ -18,9 +18,10 @@ gives the same bits run after run. A first run on a new machine measures, so its
 from another machine's.
 
 ``NNFAST_GEMM`` (read at import) fixes the choice instead: ``measure`` (the default), ``blas``
-(every GEMM on BLAS), ``own`` (our kernels wherever they compute the form, BLAS elsewhere),
-``rule`` (a fixed size rule: ours for m*n*k in (1e6, 8e6], from AVX2 up). None of these measure
-or touch the cache.
+(every GEMM on BLAS), ``own`` (our unpacked kernels wherever they compute the form, our packed
+one elsewhere), ``packed`` (our packed kernel everywhere), ``rule`` (a fixed size rule: our
+unpacked kernels for m*n*k in (1e6, 8e6], from AVX2 up, BLAS elsewhere). None of these measure or
+touch the cache.
 """
 
 import hashlib
@@ -41,10 +42,11 @@ try:
 except ImportError:  # pragma: no cover - a broken install; the backend reports it
     _conv = _kernels = _train = None
 
-KERNELS_VERSION = 1  # bump when a kernel's speed or rounding changes: caches are then remeasured
-KERNELS = {"blas": 0, "own": 1}  # the codes of _matmul.pxd
+KERNELS_VERSION = 2  # bump when a kernel's speed or rounding changes: caches are then remeasured
+KERNELS = {"blas": 0, "own": 1, "packed": 2}  # the codes of _matmul.pxd
 KERNEL_NAMES = {code: name for name, code in KERNELS.items()}
-MODES = {"measure": -1, "rule": -1, "blas": KERNELS["blas"], "own": KERNELS["own"]}
+MODES = {"measure": -1, "rule": -1, "blas": KERNELS["blas"], "own": KERNELS["own"],
+         "packed": KERNELS["packed"]}
 MEASURE_ROUNDS = 5         # rounds of calls per kernel, alternating, best round kept
 MEASURE_ROUND_SECONDS = 2e-4  # calls per round: at least this long (timer resolution, noise)
 MEASURE_BUDGET = 0.25      # seconds per shape at most (after two rounds)
@@ -204,7 +206,7 @@ def candidates(key):
     names = ["blas"]
     if not tb or not ta:
         names.append("own")
-    return names
+    return names + ["packed"]
 
 
 def measure(key):

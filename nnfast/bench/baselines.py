@@ -432,6 +432,7 @@ def own_gemm_entry_points():
     wrappers = (
         ("own_gemm_nt", lambda f: lambda a, b, c: f(a, b, c, isa)),
         ("own_gemm_xn", lambda f: lambda a, b, c: f(False, 1.0, a, b, 0.0, c, isa)),
+        ("own_gemm", lambda f: lambda a, b, c: f(False, False, 1.0, a, b, 0.0, c, isa)),
     )
     return [(name, wrap(getattr(_kernels, name))) for name, wrap in wrappers
             if hasattr(_kernels, name)]

@@ -364,13 +364,13 @@ def format_gemm_kernels(report):
         seconds = r.get("seconds") or {}
         rows.append([r["form"], r["dtype"], f"{r['m']}x{r['n']}x{r['k']}", r["kernel"]]
                     + [f"{seconds[name] * 1e6:.2f}" if name in seconds else ""
-                       for name in ("blas", "own")])
+                       for name in ("blas", "own", "packed")])
     head = f"mode {info['mode']} (NNFAST_GEMM), cache {info['cache']}"
     if not rows:
         return head + ": no shapes measured (a fixed choice)"
     return head + "\n\n" + _markdown(
-        ["form", "dtype", "m x n x k", "kernel", "BLAS us", "ours us"], rows,
-        ["l", "l", "r", "l", "r", "r"])
+        ["form", "dtype", "m x n x k", "kernel", "BLAS us", "own us", "packed us"], rows,
+        ["l", "l", "r", "l", "r", "r", "r"])
 
 
 # ------------------------------------------------------------------------------------ kernel sets

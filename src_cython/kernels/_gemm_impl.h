@@ -26,6 +26,68 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_store)(NNF_T* p, 
     *(NNF_VEC*)p = v;
 }
 
+/* The first r lanes (0 < r < NNF_LANES) at p, zeros in the others; and the store of the first r
+ * lanes of v to p: what lies past them is not touched (nor read: a masked access does not fault
+ * there). AVX-512 by mask registers, AVX2 by its maskload/maskstore (a lane's sign bit its mask),
+ * SSE2 through memory. The lanes loaded are exact copies, so sums over them are the same as over
+ * whole vectors whose other lanes are zero. */
+#if NNF_VB == 32
+typedef NNF_IT NNF_NAME(nnf_lanes) __attribute__((vector_size(NNF_VB)));
+
+static inline __attribute__((always_inline)) NNF_NAME(nnf_lanes) NNF_NAME(nnf_lane_mask)(
+        nnf_idx r) {
+    NNF_NAME(nnf_lanes) lane;
+    int i;
+    for (i = 0; i < (int)NNF_LANES; i++) lane[i] = (NNF_IT)i;
+    return lane < (NNF_IT)r;  /* -1 (all bits) in the first r lanes, 0 after */
+}
+#endif
+
+static inline __attribute__((always_inline)) NNF_VEC NNF_NAME(nnf_load_part)(const NNF_T* p,
+                                                                          nnf_idx r) {
+#if NNF_VB == 64 && NNF_TBYTES == 8
+    return (NNF_VEC)_mm512_maskz_loadu_pd((__mmask8)((1u << r) - 1), p);
+#elif NNF_VB == 64
+    return (NNF_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << r) - 1), p);
+#elif NNF_VB == 32 && NNF_TBYTES == 8
+    return (NNF_VEC)_mm256_maskload_pd(p, (__m256i)NNF_NAME(nnf_lane_mask)(r));
+#elif NNF_VB == 32
+    return (NNF_VEC)_mm256_maskload_ps(p, (__m256i)NNF_NAME(nnf_lane_mask)(r));
+#else
+    NNF_VEC v = {0};
+    memcpy(&v, p, (size_t)r * sizeof(NNF_T));
+    return v;
+#endif
+}
+
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_store_part)(NNF_T* p, NNF_VEC v,
+                                                                        nnf_idx r) {
+#if NNF_VB == 64 && NNF_TBYTES == 8
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << r) - 1), (__m512d)v);
+#elif NNF_VB == 64
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << r) - 1), (__m512)v);
+#elif NNF_VB == 32 && NNF_TBYTES == 8
+    _mm256_maskstore_pd(p, (__m256i)NNF_NAME(nnf_lane_mask)(r), (__m256d)v);
+#elif NNF_VB == 32
+    _mm256_maskstore_ps(p, (__m256i)NNF_NAME(nnf_lane_mask)(r), (__m256)v);
+#else
+    memcpy(p, &v, (size_t)r * sizeof(NNF_T));
+#endif
+}
+
+/* A vector of r lanes at p: the whole vector when r is NNF_LANES (a constant after inlining
+ * where the caller's is, so the branch goes), else the masked part. */
+static inline __attribute__((always_inline)) NNF_VEC NNF_NAME(nnf_load_r)(const NNF_T* p,
+                                                                       nnf_idx r) {
+    return r == NNF_LANES ? NNF_NAME(nnf_load)(p) : NNF_NAME(nnf_load_part)(p, r);
+}
+
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_store_r)(NNF_T* p, NNF_VEC v,
+                                                                     nnf_idx r) {
+    if (r == NNF_LANES) NNF_NAME(nnf_store)(p, v);
+    else NNF_NAME(nnf_store_part)(p, v, r);
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 /* lane-wise integers of the element's size: the shuffle masks */
 typedef NNF_IT NNF_NAME(nnf_mask) __attribute__((vector_size(NNF_VB)));
@@ -56,34 +118,44 @@ static inline __attribute__((always_inline)) NNF_T NNF_NAME(nnf_hsum)(NNF_VEC v)
 #endif
 }
 
+/* acc[i][j] += a_i[p:p+r] * b_j[p:p+r] lane by lane (r = NNF_LANES, or fewer: a masked step). */
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_dot_step)(
+        int mr, int nr, nnf_idx p, nnf_idx r, const NNF_T* const* a, const NNF_T* const* b,
+        NNF_VEC acc[NNF_NT_MR][NNF_NT_NR]) {
+    NNF_VEC av[NNF_NT_MR], bv[NNF_NT_NR];
+    int i, j;
+    NNF_UNROLL
+    for (i = 0; i < mr; i++) av[i] = NNF_NAME(nnf_load_r)(a[i] + p, r);
+    NNF_UNROLL
+    for (j = 0; j < nr; j++) bv[j] = NNF_NAME(nnf_load_r)(b[j] + p, r);
+    NNF_UNROLL
+    for (i = 0; i < mr; i++)
+        NNF_UNROLL
+        for (j = 0; j < nr; j++)
+            acc[i][j] += av[i] * bv[j];
+}
+
 /* C[i, j] = sum_p a_i[p] b_j[p] for i < mr, j < nr (mr <= NNF_NT_MR, nr <= NNF_NT_NR: constants
- * after inlining, so the accumulators live in registers). */
+ * after inlining, so the accumulators live in registers). Whole vectors, then the last
+ * k % LANES elements as one masked step: each lane sums its terms in order of p, then the lanes
+ * are added by a fixed tree. */
 static inline __attribute__((always_inline)) void NNF_NAME(nnf_dot_block)(
         int mr, int nr, nnf_idx k, const NNF_T* const* a, const NNF_T* const* b,
         NNF_T* C, nnf_idx ldc, int add) {
-    NNF_VEC acc[NNF_NT_MR][NNF_NT_NR], av[NNF_NT_MR], bv[NNF_NT_NR];
-    nnf_idx p, q;
+    NNF_VEC acc[NNF_NT_MR][NNF_NT_NR];
+    nnf_idx p;
     int i, j;
     NNF_UNROLL
     for (i = 0; i < mr; i++)
         NNF_UNROLL
         for (j = 0; j < nr; j++)
             acc[i][j] = (NNF_VEC){0};
-    for (p = 0; p + NNF_LANES <= k; p += NNF_LANES) {
-        NNF_UNROLL
-        for (i = 0; i < mr; i++) av[i] = NNF_NAME(nnf_load)(a[i] + p);
-        NNF_UNROLL
-        for (j = 0; j < nr; j++) bv[j] = NNF_NAME(nnf_load)(b[j] + p);
-        NNF_UNROLL
-        for (i = 0; i < mr; i++)
-            NNF_UNROLL
-            for (j = 0; j < nr; j++)
-                acc[i][j] += av[i] * bv[j];
-    }
+    for (p = 0; p + NNF_LANES <= k; p += NNF_LANES)
+        NNF_NAME(nnf_dot_step)(mr, nr, p, NNF_LANES, a, b, acc);
+    if (p < k) NNF_NAME(nnf_dot_step)(mr, nr, p, k - p, a, b, acc);
     for (i = 0; i < mr; i++) {
         for (j = 0; j < nr; j++) {
             NNF_T s = NNF_NAME(nnf_hsum)(acc[i][j]);
-            for (q = p; q < k; q++) s += a[i][q] * b[j][q];
             C[i * ldc + j] = add ? C[i * ldc + j] + s : s;
         }
     }
@@ -134,10 +206,12 @@ static void NNF_NAME(nnf_gemm_nt)(nnf_idx m, nnf_idx n, nnf_idx k, const NNF_T* 
 #undef NNF_NT_CASE
 
 /* C[i, j0 + v*LANES + lane] for i < mr, v < nv (mr <= NNF_XN_MR, nv <= NNF_XN_NV, constants after
- * inlining): beta * C + alpha * sum_p A[i*ars + p*aps] * brow_p[...]. */
+ * inlining): beta * C + alpha * sum_p A[i*ars + p*aps] * brow_p[...]. The last vector has `last`
+ * lanes (NNF_LANES, or fewer: masked loads and stores, for the columns past the last whole
+ * vector). */
 static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
-        int mr, int nv, nnf_idx k, NNF_T alpha, const NNF_T* A, nnf_idx ars, nnf_idx aps,
-        const NNF_T* B, nnf_idx ldb, nnf_idx j0, NNF_T beta,
+        int mr, int nv, nnf_idx last, nnf_idx k, NNF_T alpha, const NNF_T* A, nnf_idx ars,
+        nnf_idx aps, const NNF_T* B, nnf_idx ldb, nnf_idx j0, NNF_T beta,
         NNF_T* C, nnf_idx ldc) {
     NNF_VEC acc[NNF_XN_MR][NNF_XN_NV], bv[NNF_XN_NV], cv;
     nnf_idx p;
@@ -150,7 +224,8 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
     for (p = 0; p < k; p++) {
         const NNF_T* row = B + p * ldb + j0;
         NNF_UNROLL
-        for (v = 0; v < nv; v++) bv[v] = NNF_NAME(nnf_load)(row + v * NNF_LANES);
+        for (v = 0; v < nv; v++)
+            bv[v] = NNF_NAME(nnf_load_r)(row + v * NNF_LANES, v == nv - 1 ? last : NNF_LANES);
         NNF_UNROLL
         for (i = 0; i < mr; i++) {
             NNF_T s = A[i * ars + p * aps];
@@ -163,13 +238,14 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
         NNF_UNROLL
         for (v = 0; v < nv; v++) {
             NNF_T* c = C + i * ldc + j0 + v * NNF_LANES;
+            const nnf_idx r = (v == nv - 1) ? last : NNF_LANES;
             if (beta == 0) {
                 cv = alpha * acc[i][v];
             } else {
-                cv = NNF_NAME(nnf_load)(c);
+                cv = NNF_NAME(nnf_load_r)(c, r);
                 cv = beta * cv + alpha * acc[i][v];
             }
-            NNF_NAME(nnf_store)(c, cv);
+            NNF_NAME(nnf_store_r)(c, cv, r);
         }
     }
 }
@@ -177,49 +253,51 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_block)(
 #define NNF_XN_CASE(MR, NV)                                                                   \
     case (MR) * 8 + (NV):                                                                     \
         if ((MR) <= NNF_XN_MR && (NV) <= NNF_XN_NV)                                           \
-            NNF_NAME(nnf_axpy_block)((MR), (NV), k, alpha, A + i0 * ars, ars, aps, B, ldb,    \
-                                     j0, beta, C + i0 * ldc, ldc);                            \
+            NNF_NAME(nnf_axpy_block)((MR), (NV), last, k, alpha, A + i0 * ars, ars, aps, B,   \
+                                     ldb, j0, beta, C + i0 * ldc, ldc);                       \
         break;
 #define NNF_XN_ROW(MR) NNF_XN_CASE(MR, 1) NNF_XN_CASE(MR, 2) NNF_XN_CASE(MR, 4)
+
+/* One strip of columns j0 .. j0 + (nv - 1)*LANES + last of C, for all rows, in blocks of
+ * NNF_XN_MR rows (a strip of B, k rows, stays in L1 for all of them). Inlined where `last` is the
+ * constant NNF_LANES (whole vectors) and where it is the masked remainder. */
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_axpy_strip)(
+        int nv, nnf_idx last, nnf_idx m, nnf_idx k, NNF_T alpha, const NNF_T* A, nnf_idx ars,
+        nnf_idx aps, const NNF_T* B, nnf_idx ldb, nnf_idx j0, NNF_T beta, NNF_T* C,
+        nnf_idx ldc) {
+    nnf_idx i0;
+    int mr;
+    for (i0 = 0; i0 < m; i0 += mr) {
+        mr = (m - i0 >= NNF_XN_MR) ? NNF_XN_MR : (int)(m - i0);
+        switch (mr * 8 + nv) {
+            NNF_XN_ROW(1) NNF_XN_ROW(2) NNF_XN_ROW(3) NNF_XN_ROW(4) NNF_XN_ROW(5) NNF_XN_ROW(6)
+            default: break;
+        }
+    }
+}
+#undef NNF_XN_ROW
+#undef NNF_XN_CASE
 
 /* C = beta C + alpha A' B with C (m x n); A' (m x k) has A'[i, p] = A[i*ars + p*aps] (so
  * ars = lda, aps = 1 for a row-major A; ars = 1, aps = lda for the transpose of one); row p of B
  * is B + p*ldb. beta == 0 never reads C.
  *   backward deltas:   D_prev = D @ W             (ars = rows, aps = 1, B = W)
  *   weight gradients:  W = beta W + alpha D^T X   (ars = 1, aps = rows, B = the batch's rows)
- * Column strips of NNF_XN_NV vectors (then half as many, down to 1, then single columns)
- * outside, blocks of NNF_XN_MR rows of C inside, so a strip of B (k rows) stays in L1 for all
- * rows. */
+ * Column strips of NNF_XN_NV vectors (then half as many, down to 1), then the last n % LANES
+ * columns as one masked vector (the same sums, in the same order of p, as whole vectors). */
 static void NNF_NAME(nnf_gemm_xn)(nnf_idx m, nnf_idx n, nnf_idx k, NNF_T alpha,
                                   const NNF_T* A, nnf_idx ars, nnf_idx aps,
                                   const NNF_T* B, nnf_idx ldb, NNF_T beta, NNF_T* C,
                                   nnf_idx ldc) {
-    nnf_idx i0, j0 = 0, j, p;
-    int i, mr, nv;
-    for (nv = NNF_XN_NV; nv >= 1; nv /= 2) {
-        for (; j0 + nv * NNF_LANES <= n; j0 += nv * NNF_LANES) {
-            for (i0 = 0; i0 < m; i0 += mr) {
-                mr = (m - i0 >= NNF_XN_MR) ? NNF_XN_MR : (int)(m - i0);
-                switch (mr * 8 + nv) {
-                    NNF_XN_ROW(1) NNF_XN_ROW(2) NNF_XN_ROW(3) NNF_XN_ROW(4) NNF_XN_ROW(5)
-                    NNF_XN_ROW(6)
-                    default: break;
-                }
-            }
-        }
-    }
-    /* the last columns (fewer than a vector), one by one, in the same order of p */
-    for (; j0 < n; j0++) {
-        for (i = 0, mr = (int)m; i < mr; i++) {
-            NNF_T s = 0;
-            for (p = 0; p < k; p++) s += A[i * ars + p * aps] * B[p * ldb + j0];
-            j = i * ldc + j0;
-            C[j] = (beta == 0) ? alpha * s : beta * C[j] + alpha * s;
-        }
-    }
+    nnf_idx j0 = 0;
+    int nv;
+    for (nv = NNF_XN_NV; nv >= 1; nv /= 2)
+        for (; j0 + nv * NNF_LANES <= n; j0 += nv * NNF_LANES)
+            NNF_NAME(nnf_axpy_strip)(nv, NNF_LANES, m, k, alpha, A, ars, aps, B, ldb, j0, beta,
+                                     C, ldc);
+    if (j0 < n)
+        NNF_NAME(nnf_axpy_strip)(1, n - j0, m, k, alpha, A, ars, aps, B, ldb, j0, beta, C, ldc);
 }
-#undef NNF_XN_ROW
-#undef NNF_XN_CASE
 
 #undef NNF_VEC
 #undef NNF_LANES

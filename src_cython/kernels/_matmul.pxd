@@ -21,10 +21,11 @@ cdef extern from "_gemm_table.h" nogil:
     long long nnf_gemm_missed
     long long nnf_gemm_last_miss[6]
 
-# Our own GEMM kernels (src_cython/kernels/_gemm_impl.h, compiled per instruction set in _simd.h):
-# no packing, register blocks, cache-sized chunks of k; they beat BLAS where its packing costs
-# more than the arithmetic (small batches) and wherever the BLAS build runs kernels narrower than
-# the CPU's (OpenBLAS with OPENBLAS_CORETYPE=Haswell on an AVX-512 machine).
+# Our own GEMM kernels, compiled per instruction set in _simd.h: unpacked ones (_gemm_impl.h: register
+# blocks, cache-sized chunks of k, masked tails) that beat BLAS where its packing costs more than
+# the arithmetic (small batches), and a packed, cache-blocked one (_gemm_packed.h) for the large
+# shapes; both run at the CPU's full vector width wherever the BLAS build runs narrower kernels
+# (OpenBLAS with OPENBLAS_CORETYPE=Haswell on an AVX-512 machine).
 cdef extern from "_simd.h" nogil:
     int nnf_isa()
     int NNF_ISA_AVX2
@@ -38,12 +39,23 @@ cdef extern from "_simd.h" nogil:
     void nnf_gemm_xn_s(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
                        const float* A, Py_ssize_t ars, Py_ssize_t aps, const float* B,
                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+    # the packed, cache-blocked GEMM (_gemm_packed.h): gemm()'s semantics, every form; 0, or -1
+    # when its packing buffers could not be allocated (C untouched)
+    int nnf_gemm_d(int isa, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   double alpha, const double* A, Py_ssize_t lda, const double* B, Py_ssize_t ldb,
+                   double beta, double* C, Py_ssize_t ldc)
+    int nnf_gemm_s(int isa, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   float alpha, const float* A, Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                   float beta, float* C, Py_ssize_t ldc)
+    void nnf_gemm_blocks_d(int isa, Py_ssize_t* sizes)  # its MR, NR, KC, NC, MC
+    void nnf_gemm_blocks_s(int isa, Py_ssize_t* sizes)
 
 cdef enum:
     GEMM_RULE = -1     # no kernel registered: the fixed size rule below
     GEMM_BLAS = 0      # scipy's BLAS (sgemm/dgemm)
     GEMM_OWN = 1       # our unpacked kernels (nt: C = A B^T; xn: C = beta C + alpha op(A) B)
-    N_GEMM_KERNELS = 2
+    GEMM_PACKED = 2    # our packed, cache-blocked kernel (every form)
+    N_GEMM_KERNELS = 3
 
     # the fixed rule (what runs for an unregistered shape when no fallback is set, and everywhere
     # with NNFAST_GEMM=rule): ours for m*n*k in (RULE_OWN_ABOVE, RULE_OWN_UP_TO], from AVX2 up --
@@ -66,13 +78,13 @@ cdef inline bint kernel_runs(int kernel, BLAS_Trans ta, BLAS_Trans tb, floating 
     C = beta C + alpha op(A) B."""
     if kernel == GEMM_OWN:
         return tb == NoTrans or (ta == NoTrans and alpha == 1 and beta == 0)
-    return kernel == GEMM_BLAS
+    return kernel == GEMM_BLAS or kernel == GEMM_PACKED
 
 
 cdef inline int gemm_kernel(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k, floating alpha,
                             floating beta) noexcept nogil:
-    """The kernel for this GEMM: the table's, else the fallback, else the fixed rule; BLAS when
-    that kernel cannot compute this form."""
+    """The kernel for this GEMM: the table's, else the fallback, else the fixed rule; our packed
+    kernel when our unpacked ones cannot compute this form."""
     cdef int kernel = nnf_gemm_find(ta == Trans, tb == Trans, sizeof(floating), m, n, k)
     cdef double work = <double>m * n * k
     if kernel < 0:
@@ -81,16 +93,18 @@ cdef inline int gemm_kernel(BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k, f
         kernel = (GEMM_OWN if nnf_isa() >= NNF_ISA_AVX2 and RULE_OWN_ABOVE < work <= RULE_OWN_UP_TO
                   else GEMM_BLAS)
     if not kernel_runs(kernel, ta, tb, alpha, beta):
-        kernel = GEMM_BLAS
+        kernel = GEMM_PACKED if kernel == GEMM_OWN else GEMM_BLAS  # ours stays ours
     return kernel
 
 
 cdef inline void gemm_block(int kernel, BLAS_Trans ta, BLAS_Trans tb, int m, int n, int k,
                             floating alpha, const floating* A, int lda, const floating* B,
                             int ldb, floating beta, floating* C, int ldc) noexcept nogil:
-    """One single-threaded call of `kernel` (which must compute this form: kernel_runs)."""
+    """One single-threaded call of `kernel` (which must compute this form: kernel_runs); the
+    packed kernel falls back to BLAS when its buffers cannot be allocated."""
     cdef Py_ssize_t ars = 1 if ta == Trans else lda
     cdef Py_ssize_t aps = lda if ta == Trans else 1
+    cdef int status
     if kernel == GEMM_OWN and tb == Trans:
         if floating is float:
             nnf_gemm_nt_s(nnf_gemm_own_isa, m, n, k, A, lda, B, ldb, C, ldc)
@@ -101,6 +115,15 @@ cdef inline void gemm_block(int kernel, BLAS_Trans ta, BLAS_Trans tb, int m, int
             nnf_gemm_xn_s(nnf_gemm_own_isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc)
         else:
             nnf_gemm_xn_d(nnf_gemm_own_isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc)
+    elif kernel == GEMM_PACKED:
+        if floating is float:
+            status = nnf_gemm_s(nnf_gemm_own_isa, ta == Trans, tb == Trans, m, n, k, alpha, A, lda,
+                                B, ldb, beta, C, ldc)
+        else:
+            status = nnf_gemm_d(nnf_gemm_own_isa, ta == Trans, tb == Trans, m, n, k, alpha, A, lda,
+                                B, ldb, beta, C, ldc)
+        if status != 0:
+            gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 

@@ -12,6 +12,10 @@
  *   nnf_gemm_nt_{d,s}(isa, m, n, k, A, lda, B, ldb, C, ldc):       C = A B^T
  *   nnf_gemm_xn_{d,s}(isa, m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc):
  *       C = beta C + alpha A' B, A'[i, p] = A[i*ars + p*aps]  (see _gemm_impl.h)
+ *   nnf_gemm_{d,s}(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) -> 0 or -1:
+ *       C = alpha op(A) op(B) + beta C, packed and cache-blocked (see _gemm_packed.h); -1 when
+ *       its packing buffers could not be allocated (C untouched)
+ *   nnf_gemm_blocks_{d,s}(isa, sizes): sizes[0:5] <- its MR, NR, KC, NC, MC
  * isa < 0 means nnf_isa(); a larger isa than the CPU runs is lowered to what it runs.
  */
 #ifndef NNF_SIMD_H
@@ -24,6 +28,29 @@
 
 typedef ptrdiff_t nnf_idx;
 
+/* 64-byte aligned memory (a cache line; whole AVX-512 vectors) for the packed GEMM's buffers:
+ * posix_memalign where POSIX has it, else malloc with the pointer rounded up by hand (the
+ * original pointer kept just below the aligned block). NULL when out of memory. */
+#if defined(__unix__) || defined(__APPLE__)
+static inline void* nnf_aligned_alloc(size_t bytes) {
+    void* p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+static inline void nnf_aligned_free(void* p) { free(p); }
+#else
+static inline void* nnf_aligned_alloc(size_t bytes) {
+    void* raw = malloc(bytes + 64 + sizeof(void*));
+    void* p;
+    if (raw == NULL) return NULL;
+    p = (void*)(((uintptr_t)raw + sizeof(void*) + 63) & ~(uintptr_t)63);
+    ((void**)p)[-1] = raw;
+    return p;
+}
+static inline void nnf_aligned_free(void* p) {
+    if (p != NULL) free(((void**)p)[-1]);
+}
+#endif
+
 #define NNF_ISA_BASELINE 0
 #define NNF_ISA_AVX2 1
 #define NNF_ISA_AVX512 2
@@ -32,6 +59,12 @@ typedef ptrdiff_t nnf_idx;
 #define NNF_X86 1
 #else
 #define NNF_X86 0
+#endif
+
+#if NNF_X86
+/* the masked loads and stores of the GEMM kernels' column tails (_gemm_impl.h), which vector
+ * extensions cannot express; each used only under its instance's target pragma */
+#include <immintrin.h>
 #endif
 
 #define NNF_CAT_(a, b) a##b
@@ -140,18 +173,21 @@ static inline int nnf_isa_clamp(int isa) {
     return (isa < 0 || isa > best) ? best : isa;
 }
 
+/* Call the instance of name##ts for isa with args; `lead` goes before the call (empty, or
+ * `result =` to keep what it returns). */
 #if NNF_X86
-#define NNF_DISPATCH(isa, name, ts, args)                                          \
-    do {                                                                           \
-        switch (nnf_isa_clamp(isa)) {                                              \
-            case NNF_ISA_AVX512: NNF_CAT(name, NNF_CAT(ts, _avx512)) args; break;  \
-            case NNF_ISA_AVX2: NNF_CAT(name, NNF_CAT(ts, _avx2)) args; break;      \
-            default: NNF_CAT(name, NNF_CAT(ts, _base)) args; break;                \
-        }                                                                          \
+#define NNF_DISPATCH_AS(lead, isa, name, ts, args)                                      \
+    do {                                                                                \
+        switch (nnf_isa_clamp(isa)) {                                                   \
+            case NNF_ISA_AVX512: lead NNF_CAT(name, NNF_CAT(ts, _avx512)) args; break;  \
+            case NNF_ISA_AVX2: lead NNF_CAT(name, NNF_CAT(ts, _avx2)) args; break;      \
+            default: lead NNF_CAT(name, NNF_CAT(ts, _base)) args; break;                \
+        }                                                                               \
     } while (0)
 #else
-#define NNF_DISPATCH(isa, name, ts, args) NNF_CAT(name, NNF_CAT(ts, _base)) args
+#define NNF_DISPATCH_AS(lead, isa, name, ts, args) lead NNF_CAT(name, NNF_CAT(ts, _base)) args
 #endif
+#define NNF_DISPATCH(isa, name, ts, args) NNF_DISPATCH_AS(, isa, name, ts, args)
 
 static inline void nnf_sigmoid_bias_d(int isa, double* Z, const double* bias, nnf_idx m,
                                       nnf_idx n) {
@@ -201,6 +237,32 @@ static inline void nnf_gemm_xn_s(int isa, nnf_idx m, nnf_idx n, nnf_idx k, float
                                  const float* A, nnf_idx ars, nnf_idx aps, const float* B,
                                  nnf_idx ldb, float beta, float* C, nnf_idx ldc) {
     NNF_DISPATCH(isa, nnf_gemm_xn, _s, (m, n, k, alpha, A, ars, aps, B, ldb, beta, C, ldc));
+}
+
+static inline int nnf_gemm_d(int isa, int ta, int tb, nnf_idx m, nnf_idx n, nnf_idx k,
+                             double alpha, const double* A, nnf_idx lda, const double* B,
+                             nnf_idx ldb, double beta, double* C, nnf_idx ldc) {
+    int status;
+    NNF_DISPATCH_AS(status =, isa, nnf_gemm, _d,
+                    (ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc));
+    return status;
+}
+
+static inline int nnf_gemm_s(int isa, int ta, int tb, nnf_idx m, nnf_idx n, nnf_idx k,
+                             float alpha, const float* A, nnf_idx lda, const float* B,
+                             nnf_idx ldb, float beta, float* C, nnf_idx ldc) {
+    int status;
+    NNF_DISPATCH_AS(status =, isa, nnf_gemm, _s,
+                    (ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc));
+    return status;
+}
+
+static inline void nnf_gemm_blocks_d(int isa, nnf_idx* sizes) {
+    NNF_DISPATCH(isa, nnf_gemm_blocks, _d, (sizes));
+}
+
+static inline void nnf_gemm_blocks_s(int isa, nnf_idx* sizes) {
+    NNF_DISPATCH(isa, nnf_gemm_blocks, _s, (sizes));
 }
 
 #endif /* NNF_SIMD_H */

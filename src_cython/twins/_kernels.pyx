@@ -9,7 +9,8 @@ import numpy as np
 from cython cimport floating
 
 from _blas cimport BLAS_Trans, NoTrans, Trans
-from _matmul cimport (gemm_with, kernel_runs, nnf_gemm_own_isa, GEMM_BLAS, GEMM_OWN,
+from _matmul cimport (gemm_with, kernel_runs, nnf_gemm_own_isa, nnf_gemm_d, nnf_gemm_s,
+                      nnf_gemm_blocks_d, nnf_gemm_blocks_s, GEMM_BLAS, GEMM_OWN, GEMM_PACKED,
                       N_GEMM_KERNELS)
 from _elementwise cimport (
     ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SOFTPLUS,
@@ -53,7 +54,7 @@ def _check_2d(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows, Py_s
         raise ValueError(f"{name} must be ({want_rows}, {want_cols}), got ({rows}, {cols})")
 
 
-GEMM_KERNELS = {"blas": GEMM_BLAS, "own": GEMM_OWN}  # the kernel codes of _matmul.pxd
+GEMM_KERNELS = {"blas": GEMM_BLAS, "own": GEMM_OWN, "packed": GEMM_PACKED}  # _matmul.pxd's codes
 
 
 cdef tuple _gemm_shape(bint trans_a, bint trans_b, A, B, C):
@@ -194,6 +195,65 @@ def own_gemm_xn(bint a_trans, double alpha, const floating[:, ::1] A, const floa
     (m x k) or A.T when a_trans (A: k x m); B: k x n. beta == 0 never reads C. Through the
     loops' wrapper (_matmul.pxd)."""
     gemm_rowmajor(a_trans, False, alpha, A, B, beta, C, GEMM_OWN, 1, isa)
+
+
+cdef Py_ssize_t _row_stride(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t row_bytes,
+                            Py_ssize_t col_bytes, Py_ssize_t itemsize) except -1:
+    """The row stride in elements of a matrix whose rows are contiguous (lda >= cols, as BLAS
+    wants); a single row has none of its own, its length stands in."""
+    if cols > 1 and col_bytes != itemsize:
+        raise ValueError(f"{name} must have contiguous rows")
+    if rows == 1:
+        return cols
+    if row_bytes % itemsize or row_bytes // itemsize < cols:
+        raise ValueError(f"{name}'s row stride must be a whole number of elements >= its width")
+    return row_bytes // itemsize
+
+
+def own_gemm(bint ta, bint tb, double alpha, const floating[:, :] A, const floating[:, :] B,
+             double beta, floating[:, :] C, isa):
+    """IN/OUT C <- alpha op(A) @ op(B) + beta C by our packed GEMM (_gemm_packed.h) compiled for
+    `isa`: op(A) = A (m x k) or A.T when ta (A: k x m); op(B) = B (k x n) or B.T when tb (B:
+    n x k); C: m x n. Rows must be contiguous, the row strides may exceed the widths (views of
+    larger arrays). beta == 0 never reads C."""
+    cdef int code = _isa_code(isa)
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
+    cdef Py_ssize_t k = A.shape[0] if ta else A.shape[1]
+    cdef Py_ssize_t size = sizeof(floating)
+    cdef Py_ssize_t lda, ldb, ldc
+    cdef int status
+    _check_2d("op(A)", A.shape[1] if ta else A.shape[0], k, m, k)
+    _check_2d("op(B)", B.shape[1] if tb else B.shape[0], B.shape[0] if tb else B.shape[1], k, n)
+    if m == 0 or n == 0 or k == 0:
+        raise ValueError("empty matrices are not multiplied here")
+    lda = _row_stride("A", A.shape[0], A.shape[1], A.strides[0], A.strides[1], size)
+    ldb = _row_stride("B", B.shape[0], B.shape[1], B.strides[0], B.strides[1], size)
+    ldc = _row_stride("C", m, n, C.strides[0], C.strides[1], size)
+    with nogil:
+        if floating is float:
+            status = nnf_gemm_s(code, ta, tb, m, n, k, <float>alpha, &A[0, 0], lda, &B[0, 0], ldb,
+                                <float>beta, &C[0, 0], ldc)
+        else:
+            status = nnf_gemm_d(code, ta, tb, m, n, k, alpha, &A[0, 0], lda, &B[0, 0], ldb,
+                                beta, &C[0, 0], ldc)
+    if status != 0:
+        raise MemoryError("own_gemm: no memory for the packing buffers")
+
+
+def own_gemm_blocks(isa, dtype):
+    """The block sizes of our packed GEMM compiled for `isa` (lowered to what this CPU runs) and
+    `dtype` (float32 or float64): a dict of MR, NR (the register tile), KC, NC, MC (the cache
+    blocks)."""
+    cdef int code = _isa_code(isa)
+    cdef Py_ssize_t sizes[5]
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        nnf_gemm_blocks_d(code, sizes)
+    elif dtype == np.float32:
+        nnf_gemm_blocks_s(code, sizes)
+    else:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dict(MR=sizes[0], NR=sizes[1], KC=sizes[2], NC=sizes[3], MC=sizes[4])
 
 
 def bias_activation_inplace(floating[:, ::1] Z, const floating[::1] bias, int act,

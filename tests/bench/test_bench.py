@@ -188,7 +188,7 @@ def test_format_report_and_json(tiny_report, tmp_path):
     shapes = tiny_report["gemm_kernels"]["shapes"]
     assert {"form": "NT", "dtype": "float64", "m": 10, "n": 30, "k": 784} in [
         {key: row[key] for key in ("form", "dtype", "m", "n", "k")} for row in shapes]
-    assert all(row["kernel"] in ("blas", "own") for row in shapes)
+    assert all(row["kernel"] in ("blas", "own", "packed") for row in shapes)
     assert "| NT   | float64 |   10x30x784 |" in text
     reproduce = "nnfast bench --quick --rows 200 --gemm-size 64 --repeats 1 --skip jax,torch"
     assert f"Reproduce: `{reproduce}`" in text and bench.reproduce_command(tiny_report) == reproduce

@@ -110,7 +110,7 @@ def test_conv_rows_in_the_report(tiny_report):
 # ------------------------------------------------------------------------------------ GEMM probe
 def test_gemm_probe_tries_our_entry_points(monkeypatch):
     names = [name for name, _ in baselines.own_gemm_entry_points()]
-    assert names == ["own_gemm_nt", "own_gemm_xn"]
+    assert names == ["own_gemm_nt", "own_gemm_xn", "own_gemm"]
     probe = baselines.gemm_probe("float64", 1, size=48, repeats=1)
     sources = [c["source"] for c in probe["candidates"]]
     assert sources == ["BLAS dgemm"] + names
@@ -122,7 +122,7 @@ def test_gemm_probe_tries_our_entry_points(monkeypatch):
     from nnfast import _kernels
 
     monkeypatch.delattr(_kernels, "own_gemm_nt")
-    assert [name for name, _ in baselines.own_gemm_entry_points()] == ["own_gemm_xn"]
+    assert [name for name, _ in baselines.own_gemm_entry_points()] == ["own_gemm_xn", "own_gemm"]
 
 
 def test_merged_probes_keep_every_call():

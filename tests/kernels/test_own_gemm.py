@@ -17,7 +17,8 @@ from _helpers import make_classification
 ISAS = ["baseline", "avx2", "avx512"]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5)}
 SHAPES = [(1, 1, 1), (3, 5, 7), (10, 30, 784), (13, 17, 33), (5, 9, 600), (32, 130, 20),
-          (7, 4, 1300)]  # k > one 2 KiB chunk; sizes off every vector width and register block
+          (7, 4, 1300),  # k > one 2 KiB chunk; sizes off every vector width and register block
+          (6, 10, 25), (11, 100, 10), (2, 15, 3)]  # masked tails: of n (xn) and of k (nt)
 
 
 @pytest.fixture
