@@ -171,6 +171,67 @@ static void NNF_NAME(nnf_pk_tile)(nnf_idx kc, const NNF_T* a, const NNF_T* b, NN
         for (j = 0; j < nr; j++) c[i * ldc + j] = tile[i * NNF_PK_NR + j];
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define NNF_PK_TRANSPOSE 1
+/* v[0..L-1] (L = NNF_PK_LANES vectors of L lanes) <- their transpose, in registers: for each bit b
+ * of the lane index, the elements whose row and column differ in bit b swap places (row i with
+ * bit b clear keeps its lanes with bit b clear and takes, in the others, those of row i + b; row
+ * i + b the other way round). Two-input shuffles with constant masks: log2(L) rounds of L. */
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_transpose)(NNF_PKVEC* v) {
+    NNF_NAME(nnf_mask) keep, take;
+    nnf_idx b, i, j;
+    NNF_UNROLL_ALL
+    for (b = 1; b < NNF_PK_LANES; b *= 2) {
+        NNF_UNROLL_ALL
+        for (j = 0; j < NNF_PK_LANES; j++) {
+            keep[j] = (NNF_IT)((j & b) ? NNF_PK_LANES + (j ^ b) : j);
+            take[j] = (NNF_IT)((j & b) ? NNF_PK_LANES + j : (j ^ b));
+        }
+        NNF_UNROLL_ALL
+        for (i = 0; i < NNF_PK_LANES; i++) {
+            if (!(i & b)) {
+                NNF_PKVEC low = v[i], high = v[i + b];
+                v[i] = __builtin_shuffle(low, high, keep);
+                v[i + b] = __builtin_shuffle(low, high, take);
+            }
+        }
+    }
+}
+
+/* The panels of R = NV * L rows (NV whole vectors: B's) of a source whose rows are contiguous
+ * (cs == 1): L x L blocks loaded row by row, transposed in registers and stored as L steps of
+ * p; the last kc % L steps and a last partial panel element by element. The same values in the
+ * same places as the element-wise loop. */
+static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_pack_rows)(
+        const NNF_T* src, nnf_idx rs, nnf_idx rows, nnf_idx kc, int R, NNF_T* dst) {
+    NNF_PKVEC v[NNF_PK_LANES];
+    const nnf_idx whole = rows / R * R, steps = kc / NNF_PK_LANES * NNF_PK_LANES;
+    nnf_idx r0, p, i;
+    int r, part;
+    for (r0 = 0; r0 < whole; r0 += R, dst += R * kc) {
+        const NNF_T* s = src + r0 * rs;
+        for (p = 0; p < steps; p += NNF_PK_LANES) {
+            for (part = 0; part < R; part += (int)NNF_PK_LANES) {
+                NNF_UNROLL_ALL
+                for (i = 0; i < NNF_PK_LANES; i++)
+                    v[i] = NNF_NAME(nnf_load)(s + (part + i) * rs + p);
+                NNF_NAME(nnf_pk_transpose)(v);
+                NNF_UNROLL_ALL
+                for (i = 0; i < NNF_PK_LANES; i++)
+                    NNF_NAME(nnf_store)(dst + (p + i) * R + part, v[i]);
+            }
+        }
+        for (; p < kc; p++)
+            for (r = 0; r < R; r++) dst[p * R + r] = s[r * rs + p];
+    }
+    if (r0 < rows) {
+        const NNF_T* s = src + r0 * rs;
+        for (p = 0; p < kc; p++)
+            for (r = 0; r < R; r++) dst[p * R + r] = (r0 + r < rows) ? s[r * rs + p] : 0;
+    }
+}
+#endif
+
 /* Pack a block of `rows` x kc elements, element (r, p) at src[r*rs + p*cs], into panels of R rows
  * (the last one zero-padded): panel q holds, for each p, its R elements of column p, at
  * dst + q*R*kc. For op(A) the rows are C's rows; for op(B) they are C's columns. Either way the
@@ -182,6 +243,12 @@ static inline __attribute__((always_inline)) void NNF_NAME(nnf_pk_pack)(
     const nnf_idx whole = rows / R * R;  /* the rows of the full panels */
     nnf_idx r0, p;
     int r;
+#ifdef NNF_PK_TRANSPOSE
+    if (rs != 1 && cs == 1 && R % NNF_PK_LANES == 0) {
+        NNF_NAME(nnf_pk_pack_rows)(src, rs, rows, kc, R, dst);
+        return;
+    }
+#endif
     if (rs == 1) {
         for (p = 0; p < kc; p++) {
             const NNF_T* s = src + p * cs;
