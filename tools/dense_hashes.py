@@ -9,16 +9,22 @@ that a refactoring of the compiled loops changes no bit.
 
 tools/dense_hashes.json holds them from the code before the dense loop took the layer table
 (issue 12), computed on an AMD EPYC (Zen 4, AVX-512), scipy 1.17.1. tests/kernels/test_dense_bits.py
-runs the same configurations for 1 and 2 threads."""
+runs the same configurations for 1 and 2 threads.
+
+The GEMM kernels are the fixed size rule's (NNFAST_GEMM=rule, set here unless the environment says
+otherwise), as when the hashes were stored: measured choices differ between machines."""
 
 import hashlib
 import json
+import os
 import platform
 
 import numpy as np
 
-import nnfast
-from nnfast import _kernels
+os.environ.setdefault("NNFAST_GEMM", "rule")  # before nnfast reads it
+
+import nnfast  # noqa: E402
+from nnfast import _kernels  # noqa: E402
 
 CONFIGS = {
     # name: (Network kwargs, fit kwargs)
