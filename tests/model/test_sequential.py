@@ -254,13 +254,13 @@ def test_bench_conv_script_runs(capsys):
 
 
 def test_batches_cut_in_slices_still_equal_the_reference():
-    """A batch larger than the compiled slice (about 2 MB of im2col columns: 202 rows here) goes
+    """A batch larger than the compiled slice (about 1 MB of im2col columns: 101 rows here) goes
     through in several slices whose gradients are added: the same step as the reference's."""
     shape = (2, 11, 10)
     X, y = _images(450, shape, 3, seed=6)
     ref, comp = _pair(_chapter6_small, shape)
     np.testing.assert_allclose(comp.gradient(X, y), ref.gradient(X, y), rtol=1e-10, atol=1e-11)
-    for net in (ref, comp):  # batches of 440 (3 slices) and 10
+    for net in (ref, comp):  # batches of 440 (5 slices) and 10
         net.fit(X, y, epochs=3, batch_size=440, eta=0.1, lmbda=1.0)
     assert np.abs(ref.params - comp.params).max() <= 1e-10 * np.abs(ref.params).max()
 
