@@ -9,6 +9,8 @@ from cython cimport floating
 from _blas cimport NoTrans
 from _matmul cimport matmul
 from _convkern cimport (im2col as _im2col, col2im as _col2im, conv_output,
+                        conv_pool_forward as _conv_pool_forward,
+                        pool_conv_delta as _pool_conv_delta,
                         maxpool_forward as _maxpool_forward, maxpool_backward as _maxpool_backward,
                         avgpool_forward as _avgpool_forward, avgpool_backward as _avgpool_backward,
                         check_geometry, check_pool)
@@ -70,6 +72,49 @@ def conv_forward(const floating[:, ::1] X, const floating[:, ::1] weights,
                n_threads)
         conv_output(&Zt[0, 0], &out[0, 0], &bias[0], m, F, P, act, <floating>param, n_threads)
     return cols_arr
+
+
+def conv_pool_forward(const floating[:, ::1] Zt, const floating[::1] bias, floating[:, ::1] Y,
+                      Py_ssize_t[:, ::1] argmax, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size,
+                      Py_ssize_t stride=0, int act=0, double param=0.0, int n_threads=1):
+    """IN Zt (F, m*H*W) a convolution's pre-activations without bias; OUT Y, argmax
+    (m, F*oh*ow): the max pool (size, stride; 0: size, windows must not overlap) of
+    sigma(Zt + b) in the layout (m, F, H, W) (twin of reference.conv.maxpool_forward over the
+    activated conv output)."""
+    cdef Py_ssize_t F = Zt.shape[0], m = Y.shape[0]
+    stride = stride or size
+    n_out = _pool_shape(F, H, W, size, stride)
+    if stride < size:
+        raise ValueError("the fused kernel is for windows that do not overlap (stride >= size)")
+    _check_shape(Zt, (F, m * H * W), "Zt")
+    _check_shape(bias, (F,), "bias")
+    _check_shape(Y, (m, n_out), "Y")
+    _check_shape(argmax, (m, n_out), "argmax")
+    with nogil:
+        _conv_pool_forward(&Zt[0, 0], &Y[0, 0], &argmax[0, 0], &bias[0], m, F, H, W, size, stride,
+                           act, <floating>param, n_threads)
+
+
+def pool_conv_delta(const floating[:, ::1] dY, const floating[:, ::1] Y,
+                    const Py_ssize_t[:, ::1] argmax, floating[:, ::1] Dt, Py_ssize_t H,
+                    Py_ssize_t W, int act=0, double param=0.0, int n_threads=1):
+    """IN dY, Y, argmax (m, F*n_pool) of a max pool whose windows do not overlap, over a
+    convolution's output (m, F, H, W); OUT Dt (F, m*H*W): the convolution's dC/dz (the max pool's
+    backward, times sigma'(z) from the outputs, in the layout of Zt)."""
+    cdef Py_ssize_t F = Dt.shape[0], m = dY.shape[0], n_pool, i, j
+    if F < 1 or dY.shape[1] % F:
+        raise ValueError("dY must hold F channels")
+    n_pool = dY.shape[1] // F
+    _check_shape(Y, (m, F * n_pool), "Y")
+    _check_shape(argmax, (m, F * n_pool), "argmax")
+    _check_shape(Dt, (F, m * H * W), "Dt")
+    for i in range(m):
+        for j in range(F * n_pool):
+            if not (j // n_pool) * H * W <= argmax[i, j] < (j // n_pool + 1) * H * W:
+                raise ValueError("argmax holds an index outside its channel")
+    with nogil:
+        _pool_conv_delta(&dY[0, 0], &Y[0, 0], &argmax[0, 0], &Dt[0, 0], m, F, H * W, n_pool, act,
+                         <floating>param, n_threads)
 
 
 def _pool_shape(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t size, Py_ssize_t stride):
