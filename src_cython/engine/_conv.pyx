@@ -26,6 +26,7 @@ from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
 from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
 from _matmul cimport (N_GEMM_KERNELS, nnf_gemm_put, nnf_gemm_clear, nnf_gemm_fallback,
                       nnf_gemm_own_isa, nnf_gemm_entries, nnf_gemm_missed, nnf_gemm_last_miss)
+from _convkern cimport cols_stride
 from _table cimport check_table, has_batch_norm, require_dense_output, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
@@ -85,9 +86,10 @@ cdef class _Work:
             if training:
                 offsets[1, l + 1] = pos
                 pos += m * n_out
-            if spec[l, S_KIND] == KIND_CONV:
+            if spec[l, S_KIND] == KIND_CONV:  # rows cols_stride(m*P) apart (_convkern.pxd)
                 offsets[2, l] = pos
-                pos += spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * m * spec[l, S_OH] * spec[l, S_OW]
+                pos += spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * cols_stride(
+                    m * spec[l, S_OH] * spec[l, S_OW])
                 zt = max(zt, m * n_out)
             elif spec[l, S_KIND] == KIND_DENSE and spec[l, S_PIECES] > 1:
                 offsets[2, l] = pos

@@ -5,7 +5,8 @@
 # Buffers of a pass over m rows (offsets into one buffer, per layer, made by _conv._Work):
 #   out_off[l]  the input of layer l = the output of layer l-1 (m, n) rows (l = 0: the batch)
 #   d_off[l]    dC/d(out_off[l]) (training; d_off[0] only when the input's gradient is wanted)
-#   cols_off[l] conv: im2col's columns (K, m*P); maxout dense: the pieces' z (m, units*k)
+#   cols_off[l] conv: im2col's columns (K, m*P), rows cols_stride(m*P) apart; maxout dense: the
+#               pieces' z (m, units*k)
 #   arg_off[l]  max-pool: the argmax of each output (in the intp buffer)
 #   zh_off[l]   batch norm: zhat, in the layout the layer normalises (m*n_out values)
 #   st_off[l]   batch norm: the batch's mean and 1/sqrt(var + eps) (2 units)
@@ -20,7 +21,7 @@ from _matmul cimport matmul
 from _elementwise cimport (ACT_SOFTMAX, activate, apply_mask, bias_activation, column_sums,
                            derivative_from_output, maxout_forward, maxout_route,
                            multiply_derivative, output_delta)
-from _convkern cimport (im2col, col2im, conv_output, conv_gather, row_sums, conv_delta,
+from _convkern cimport (im2col, col2im, cols_stride, conv_output, conv_gather, row_sums, conv_delta,
                         maxpool_forward, maxpool_backward, avgpool_forward, avgpool_backward,
                         conv_pool_forward, pool_conv_delta, CONV_PARALLEL_MIN)
 
@@ -249,7 +250,7 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
     """Every layer's output for the m rows at buf + out_off[0]; z of the last layer when want_z.
     Batch norm: with net.batch_stats the batch's statistics (moving the running ones R when not
     NULL), else the running ones R."""
-    cdef Py_ssize_t l, i, j, n_in, n_out, K, npos, k, units
+    cdef Py_ssize_t l, i, j, n_in, n_out, K, npos, ld, k, units
     cdef const Py_ssize_t* row
     cdef floating* inp
     cdef floating* out
@@ -274,10 +275,12 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
         if row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
+            ld = cols_stride(npos)
             im2col(inp, buf + net.cols_off[l], m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                   row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], n_threads)
+                   row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], ld,
+                   n_threads)
             matmul(NoTrans, NoTrans, <int>row[S_F], <int>npos, <int>K, <floating>1,
-                   P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>npos, <floating>0, Zt,
+                   P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>ld, <floating>0, Zt,
                    <int>npos, n_threads)
             if row[S_BN] and net.batch_stats:
                 norm_train(Zt, P + row[S_BOFF], P + row[S_GOFF], buf + net.zh_off[l],
@@ -355,7 +358,7 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
     batch statistics). T: the target rows, or dL/d(outputs) with net.from_grad_output. With
     net.need_input also dC/d(input) at d_off[0]. A batch-normalised layer's bias gets gradient 0,
     its gamma and beta theirs."""
-    cdef Py_ssize_t l, n_in, n_out, K, npos, k, units
+    cdef Py_ssize_t l, n_in, n_out, K, npos, ld, k, units
     cdef const Py_ssize_t* row
     cdef floating* inp
     cdef floating* out
@@ -413,10 +416,9 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
             npos = m * row[S_OH] * row[S_OW]
             if pool_fused(net, l):  # from the max pool's gradient straight to Dt
                 pool_conv_delta(buf + net.d_off[l + 2], buf + net.out_off[l + 2],
-                                net.argbuf + net.arg_off[l + 1], Dt, m, row[S_F],
-                                row[S_OH] * row[S_OW],
-                                row[SPEC_COLUMNS + S_OH] * row[SPEC_COLUMNS + S_OW],
-                                <int>row[S_ACT], param, n_threads)
+                                net.argbuf + net.arg_off[l + 1], Dt, m, row[S_F], row[S_OH],
+                                row[S_OW], row[SPEC_COLUMNS + S_KH],
+                                row[SPEC_COLUMNS + S_STRIDE], <int>row[S_ACT], param, n_threads)
             else:
                 conv_delta(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
                 conv_gather(D, Dt, m, row[S_F], row[S_OH] * row[S_OW], n_threads)
@@ -427,15 +429,16 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
                 _zero(G + row[S_BOFF], row[S_F])
             else:
                 row_sums(Dt, row[S_F], npos, G + row[S_BOFF])
+            ld = cols_stride(npos)
             matmul(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
-                   buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,
+                   buf + net.cols_off[l], <int>ld, <floating>0, G + row[S_WOFF], <int>K,
                    n_threads)
             if need_below:  # the columns' gradients overwrite the columns (no longer needed)
                 matmul(Trans, NoTrans, <int>K, <int>npos, <int>row[S_F], <floating>1,
                        P + row[S_WOFF], <int>K, Dt, <int>npos, <floating>0,
-                       buf + net.cols_off[l], <int>npos, n_threads)
+                       buf + net.cols_off[l], <int>ld, n_threads)
                 col2im(buf + net.cols_off[l], below, m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                       row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW],
+                       row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], ld,
                        n_threads)
         elif row[S_KIND] == KIND_BATCHNORM:
             multiply_derivative(D, out, m, n_out, <int>row[S_ACT], param, n_threads)

@@ -51,6 +51,15 @@ def test_im2col_col2im_and_conv_forward_match_the_reference(geometry, dtype, n_t
     dX = np.empty((m, int(np.prod(in_shape))), dtype=dtype)
     _conv.col2im(dcols, dX, *_geometry_args(built), n_threads=n_threads)
     _close(dX.reshape(m, *in_shape), ref.col2im(dcols, built, m), dtype)
+    # the layer engine's layout: rows longer than m*P, whose ends im2col and col2im leave alone
+    wide = np.full((cols.shape[0], cols.shape[1] + 21), 5.0, dtype=dtype)
+    _conv.im2col(X.reshape(m, -1), wide, *_geometry_args(built), n_threads=n_threads)
+    np.testing.assert_array_equal(wide[:, :cols.shape[1]], cols)
+    assert np.all(wide[:, cols.shape[1]:] == 5.0)
+    wide[:, :cols.shape[1]] = dcols
+    dX_wide = np.empty_like(dX)
+    _conv.col2im(wide, dX_wide, *_geometry_args(built), n_threads=n_threads)
+    np.testing.assert_array_equal(dX_wide, dX)
 
     W = rng.standard_normal(built.weight_shape).astype(dtype)
     b = rng.standard_normal(filters).astype(dtype)
@@ -231,7 +240,7 @@ def test_conv_pool_forward_and_pool_conv_delta_match_the_reference(shape, act_na
 
     dY = rng.standard_normal((m, n_out)).astype(dtype)
     Dt = np.full((F, m * H * W), np.nan, dtype=dtype)
-    _conv.pool_conv_delta(dY, Y, arg, Dt, H, W, act=act.code, param=act.param,
+    _conv.pool_conv_delta(dY, Y, arg, Dt, H, W, size, stride, act=act.code, param=act.param,
                           n_threads=n_threads)
     A_at = np.zeros((m, F * H * W), dtype=dtype)  # sigma(z) where the gradient goes (Y there)
     np.put_along_axis(A_at, arg, Y, axis=1)
@@ -245,6 +254,6 @@ def test_fused_kernels_refuse_overlapping_windows_and_foreign_indices():
     with pytest.raises(ValueError, match="overlap"):
         _conv.conv_pool_forward(Zt, np.zeros(2), np.zeros((2, 2 * 9)),
                                 np.zeros((2, 2 * 9), dtype=np.intp), 4, 4, 2, 1)
-    arg = np.zeros((2, 2 * 4), dtype=np.intp)  # channel 1's maxima must lie in channel 1
-    with pytest.raises(ValueError, match="channel"):
-        _conv.pool_conv_delta(np.zeros((2, 8)), np.zeros((2, 8)), arg, Zt.copy(), 4, 4)
+    arg = np.zeros((2, 2 * 4), dtype=np.intp)  # each maximum must lie in its own window
+    with pytest.raises(ValueError, match="window"):
+        _conv.pool_conv_delta(np.zeros((2, 8)), np.zeros((2, 8)), arg, Zt.copy(), 4, 4, 2)
