@@ -26,7 +26,7 @@ from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
 from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
 from _matmul cimport (N_GEMM_KERNELS, nnf_gemm_put, nnf_gemm_clear, nnf_gemm_fallback,
                       nnf_gemm_own_isa, nnf_gemm_entries, nnf_gemm_missed, nnf_gemm_last_miss)
-from _convkern cimport cols_stride
+from _convkern cimport cols_stride, add_rows
 from _table cimport check_table, has_batch_norm, require_dense_output, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
@@ -211,6 +211,26 @@ cdef void _scatter_rows(floating* out, const floating* rows_in, const Py_ssize_t
         memcpy(out + rows[i] * n, rows_in + i * n, n * sizeof(floating))
 
 
+cdef enum:
+    ADD_BLOCK = 2048  # parameters per block of _add_slices (a block of each slice stays in L1)
+
+
+cdef void _add_slices(floating* G, const floating* Gs, Py_ssize_t n_params, Py_ssize_t n_slices,
+                      int n_threads) noexcept nogil:
+    """IN/OUT G += Gs[0] + ... + Gs[n_slices - 2] (each n_params long), each parameter's sum in
+    slice order: ((G + Gs[0]) + Gs[1]) + ..., as the slices one after the other add them. Blocks
+    of parameters in parallel (one pass over G instead of one per slice); the same bits for any
+    thread count."""
+    cdef Py_ssize_t block, lo, hi, k
+    cdef int isa = nnf_isa()
+    for block in prange((n_params + ADD_BLOCK - 1) // ADD_BLOCK, schedule="static",
+                        num_threads=n_threads, use_threads_if=n_threads > 1):
+        lo = block * ADD_BLOCK
+        hi = min(lo + ADD_BLOCK, n_params)
+        for k in range(n_slices - 1):
+            add_rows(isa, G + lo, Gs + k * n_params + lo, 1, hi - lo, 0)
+
+
 cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, floating* Gs,
                           Py_ssize_t n_params, floating* buf, Py_ssize_t stride, Py_ssize_t istride,
                           Py_ssize_t copies, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
@@ -220,15 +240,17 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
                           floating* grad_input, int n_threads) noexcept nogil:
     """OUT G: the summed gradient of the m given rows (keep: their rows of the dropout mask, or
     NULL; R: the running statistics batch norm moves, or NULL; grad_input: when not NULL, OUT
-    dC/d(input) of data row rows[i] at grad_input + rows[i] * n_in), in slices k = 0, 1, ... of slice_rows rows: slice 0's gradient in G, slice k's in
-    Gs + (k-1) n_params (Gs + 0 only, reused, when one slice runs after the other), then added to G
-    in slice order: the same additions, so the same bits, either way.
+    dC/d(input) of data row rows[i] at grad_input + rows[i] * n_in), in slices k = 0, 1, ... of
+    slice_rows rows: slice 0's gradient in G, slice k's in Gs + (k-1) n_params (Gs + 0 only,
+    reused, when one slice runs after the other), then added to G in slice order (after each
+    slice, or all at once by _add_slices): the same additions, so the same bits, either way.
 
     With n_threads > 1 and 2 .. `copies` slices, the slices run in one parallel loop, each on its
     own copy of the buffers (stride / istride elements apart) with its inner loops on one thread;
     otherwise one after the other on copy 0, with the inner loops parallel."""
-    cdef Py_ssize_t n_slices = (m + slice_rows - 1) // slice_rows, k, sub, mm, i
+    cdef Py_ssize_t n_slices = (m + slice_rows - 1) // slice_rows, k, sub, mm
     cdef bint across = n_threads > 1 and 1 < n_slices <= copies
+    cdef int isa = nnf_isa()
     cdef Pass local
     cdef floating* b
     cdef floating* Gk
@@ -247,10 +269,7 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
             _backward(&local, P, Gk, b, zt_off, b + t_off, mm, 1)
             if grad_input != NULL:
                 _scatter_rows(grad_input, b + local.d_off[0], rows + sub, mm, n_in)
-        for k in range(1, n_slices):
-            Gk = Gs + (k - 1) * n_params
-            for i in range(n_params):
-                G[i] = G[i] + Gk[i]
+        _add_slices(G, Gs, n_params, n_slices, n_threads)
         return
     local = net[0]
     for k in range(n_slices):
@@ -264,8 +283,7 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
         if grad_input != NULL:
             _scatter_rows(grad_input, buf + local.d_off[0], rows + sub, mm, n_in)
         if k > 0:
-            for i in range(n_params):
-                G[i] = G[i] + Gs[i]
+            add_rows(isa, G, Gs, 1, n_params, 0)
 
 
 def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params,
