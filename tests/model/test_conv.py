@@ -192,7 +192,7 @@ def test_kernel_twins_refuse_wrong_shapes():
         _conv.maxpool_forward(X, np.zeros((2, 1)), np.zeros((2, 1), dtype=np.intp), 1, 3, 3, 4)
 
 
-# ---------------------------------------------------------------- a convolution and its max pool in one pass
+# ---------------------------------------------------------------- convolution and max pool, fused
 
 # (F, H, W, size, stride): the 2x2 kernel (even and cropped planes, rows longer and shorter than
 # its 4 windows at a time), and the general loop (3x3, a stride larger than the window)
