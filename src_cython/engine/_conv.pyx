@@ -26,6 +26,7 @@ from _update cimport optimizer_update, sgd_update, SEGMENT_COLUMNS
 from _elementwise cimport OPT_SGD, OPT_ADAM, cost_row, predicted_class, target_class, nnf_isa
 from _matmul cimport (N_GEMM_KERNELS, nnf_gemm_put, nnf_gemm_clear, nnf_gemm_fallback,
                       nnf_gemm_own_isa, nnf_gemm_entries, nnf_gemm_missed, nnf_gemm_last_miss)
+from _convkern cimport cols_stride, add_rows
 from _table cimport check_table, has_batch_norm, require_dense_output, row_work
 from _layers cimport (Pass, forward as _forward, backward as _backward, norm_units,
                       KIND_CONV, KIND_MAXPOOL, KIND_AVGPOOL, KIND_FLATTEN, KIND_DENSE,
@@ -85,9 +86,10 @@ cdef class _Work:
             if training:
                 offsets[1, l + 1] = pos
                 pos += m * n_out
-            if spec[l, S_KIND] == KIND_CONV:
+            if spec[l, S_KIND] == KIND_CONV:  # rows cols_stride(m*P) apart (_convkern.pxd)
                 offsets[2, l] = pos
-                pos += spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * m * spec[l, S_OH] * spec[l, S_OW]
+                pos += spec[l, S_C] * spec[l, S_KH] * spec[l, S_KW] * cols_stride(
+                    m * spec[l, S_OH] * spec[l, S_OW])
                 zt = max(zt, m * n_out)
             elif spec[l, S_KIND] == KIND_DENSE and spec[l, S_PIECES] > 1:
                 offsets[2, l] = pos
@@ -149,10 +151,18 @@ cdef void _gather(floating* A0, floating* T, const floating* X, const floating* 
 cdef enum:
     # A batch goes through forward and backward in slices of rows whose largest im2col matrix takes
     # about this many bytes, so that it stays in cache between im2col, the GEMMs and col2im (the
-    # chapter-6 network at batch 64 ran about 2x slower in one slice of 64 than in slices of 16).
-    SLICE_BYTES = 2097152
+    # chapter-6 network at batch 64 ran about 2x slower in one slice of 64 than in slices of 16,
+    # about 1.2x faster again in slices of 8 (1 MB: its second convolution's GEMMs over 16 * 64
+    # columns, a 2 MB B matrix, ran at half the speed per row of those over 8 * 64), and about 8%
+    # faster again in slices of 4 (512 KB), once the columns' rows were padded (cols_stride)).
+    SLICE_BYTES = 524288
     SLICE_MIN_ROWS = 4
     MAX_COPIES = 16  # slices of one batch that may run in parallel (each with its own buffers)
+    # A batch's slices add their gradients in at most this many groups of consecutive slices (a
+    # fixed number: the order of the sums never depends on the thread count): each group's sum
+    # ((s0 + s1) + s2) + ... builds up in one buffer, which stays in cache, then the groups' sums
+    # are added in order. With several threads the groups run in parallel.
+    SLICE_GROUPS = 4
 
 
 cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
@@ -174,10 +184,18 @@ cdef Py_ssize_t _slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize):
 cdef Py_ssize_t _batch_slice_rows(const Py_ssize_t[:, ::1] spec, Py_ssize_t itemsize,
                                   Py_ssize_t batch):
     """Rows per slice of a training batch of `batch` rows: _slice_rows, and at least two slices
-    when the batch allows (two threads share a batch), except with batch norm."""
-    cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, itemsize))
+    when the batch allows (two threads share a batch), except with batch norm. An odd number of
+    slices (more than one) splits unevenly between two threads: then one slice fewer, of up to
+    half as many rows again, when that is enough (the chapter-6 network at batch 10: slices of
+    5, 5 rather than 4, 4, 2). From the sizes only, never the thread count."""
+    cdef Py_ssize_t slice_rows = min(batch, _slice_rows(spec, itemsize)), n_slices, fewer
     if batch >= 2 * SLICE_MIN_ROWS and not has_batch_norm(spec):
         slice_rows = min(slice_rows, (batch + 1) // 2)
+        n_slices = (batch + slice_rows - 1) // slice_rows
+        if n_slices > 1 and n_slices % 2 == 1:
+            fewer = (batch + n_slices - 2) // (n_slices - 1)
+            if fewer <= slice_rows + slice_rows // 2:
+                slice_rows = fewer
     return slice_rows
 
 
@@ -198,6 +216,47 @@ cdef void _scatter_rows(floating* out, const floating* rows_in, const Py_ssize_t
         memcpy(out + rows[i] * n, rows_in + i * n, n * sizeof(floating))
 
 
+cdef enum:
+    ADD_BLOCK = 2048  # parameters per block of _add_slices (a block of each buffer stays in L1)
+
+
+cdef void _add_slices(floating* G, const floating* Gs, Py_ssize_t n_params, Py_ssize_t n_slices,
+                      int n_threads) noexcept nogil:
+    """IN/OUT G += Gs[0] + ... + Gs[n_slices - 2] (each n_params long), each parameter's sum in
+    order: ((G + Gs[0]) + Gs[1]) + ..., as when they are added one after the other. Blocks of
+    parameters in parallel (one pass over G instead of one per buffer); the same bits for any
+    thread count."""
+    cdef Py_ssize_t block, lo, hi, k
+    cdef int isa = nnf_isa()
+    for block in prange((n_params + ADD_BLOCK - 1) // ADD_BLOCK, schedule="static",
+                        num_threads=n_threads, use_threads_if=n_threads > 1):
+        lo = block * ADD_BLOCK
+        hi = min(lo + ADD_BLOCK, n_params)
+        for k in range(n_slices - 1):
+            add_rows(isa, G + lo, Gs + k * n_params + lo, 1, hi - lo, 0)
+
+
+cdef inline void _slice_gradient(const Pass* net, Pass* local, const floating* P, floating* Gk,
+                                 floating* b, Py_ssize_t zt_off, Py_ssize_t z_off,
+                                 Py_ssize_t t_off, const floating* X, const floating* T0,
+                                 const Py_ssize_t* lab, const Py_ssize_t* rows, Py_ssize_t sub,
+                                 Py_ssize_t mm, const unsigned char* keep, Py_ssize_t n_in,
+                                 Py_ssize_t n_out, floating* R, floating* grad_input,
+                                 int n_threads) noexcept nogil:
+    """OUT Gk: the gradient of the mm rows from position sub, on the buffers at b."""
+    local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
+    _gather(b + local.out_off[0], b + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in, n_out)
+    _forward(local, P, R, b, zt_off, z_off, mm, False, n_threads)
+    _backward(local, P, Gk, b, zt_off, b + t_off, mm, n_threads)
+    if grad_input != NULL:
+        _scatter_rows(grad_input, b + local.d_off[0], rows + sub, mm, n_in)
+
+
+cdef inline Py_ssize_t slice_groups(Py_ssize_t n_slices) noexcept nogil:
+    """Groups of consecutive slices whose gradients are summed first (_batch_gradient)."""
+    return min(n_slices, <Py_ssize_t>SLICE_GROUPS)
+
+
 cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, floating* Gs,
                           Py_ssize_t n_params, floating* buf, Py_ssize_t stride, Py_ssize_t istride,
                           Py_ssize_t copies, Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t t_off,
@@ -207,52 +266,62 @@ cdef void _batch_gradient(const Pass* net, const floating* P, floating* G, float
                           floating* grad_input, int n_threads) noexcept nogil:
     """OUT G: the summed gradient of the m given rows (keep: their rows of the dropout mask, or
     NULL; R: the running statistics batch norm moves, or NULL; grad_input: when not NULL, OUT
-    dC/d(input) of data row rows[i] at grad_input + rows[i] * n_in), in slices k = 0, 1, ... of slice_rows rows: slice 0's gradient in G, slice k's in
-    Gs + (k-1) n_params (Gs + 0 only, reused, when one slice runs after the other), then added to G
-    in slice order: the same additions, so the same bits, either way.
+    dC/d(input) of data row rows[i] at grad_input + rows[i] * n_in), in slices of slice_rows rows.
 
-    With n_threads > 1 and 2 .. `copies` slices, the slices run in one parallel loop, each on its
+    The slices form slice_groups(n_slices) groups of consecutive slices (group g: slices
+    g*n/groups .. (g+1)*n/groups - 1). A group's gradient A_g = ((s_a + s_a+1) + s_a+2) + ...
+    builds up in one buffer (G for group 0), each further slice's gradient computed in a scratch
+    buffer and added; then G = ((A_0 + A_1) + A_2) + ...: the same additions, so the same bits,
+    whether the groups run one after the other or in parallel. Gs: 2 * groups * n_params values
+    (A_1 .., then one scratch buffer per group).
+
+    With n_threads > 1 and 2 .. `copies` groups, the groups run in one parallel loop, each on its
     own copy of the buffers (stride / istride elements apart) with its inner loops on one thread;
     otherwise one after the other on copy 0, with the inner loops parallel."""
-    cdef Py_ssize_t n_slices = (m + slice_rows - 1) // slice_rows, k, sub, mm, i
-    cdef bint across = n_threads > 1 and 1 < n_slices <= copies
+    cdef Py_ssize_t n_slices = (m + slice_rows - 1) // slice_rows
+    cdef Py_ssize_t n_groups = slice_groups(n_slices), g, k, sub, mm
+    cdef bint across = n_threads > 1 and 1 < n_groups <= copies
+    cdef int isa = nnf_isa()
     cdef Pass local
     cdef floating* b
-    cdef floating* Gk
+    cdef floating* A
+    cdef floating* S
     if across:
-        for k in prange(n_slices, schedule="static", num_threads=n_threads):
-            sub = k * slice_rows
-            mm = min(slice_rows, m - sub)
+        for g in prange(n_groups, schedule="static", num_threads=n_threads):
             local = net[0]
-            local.argbuf = net.argbuf + k * istride
-            local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
-            b = buf + k * stride
-            Gk = G if k == 0 else Gs + (k - 1) * n_params
-            _gather(b + local.out_off[0], b + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
-                    n_out)
-            _forward(&local, P, R, b, zt_off, z_off, mm, False, 1)
-            _backward(&local, P, Gk, b, zt_off, b + t_off, mm, 1)
-            if grad_input != NULL:
-                _scatter_rows(grad_input, b + local.d_off[0], rows + sub, mm, n_in)
-        for k in range(1, n_slices):
-            Gk = Gs + (k - 1) * n_params
-            for i in range(n_params):
-                G[i] = G[i] + Gk[i]
+            local.argbuf = net.argbuf + g * istride
+            b = buf + g * stride
+            A = G if g == 0 else Gs + (g - 1) * n_params
+            S = Gs + (n_groups - 1 + g) * n_params
+            for k in range(g * n_slices // n_groups, (g + 1) * n_slices // n_groups):
+                sub = k * slice_rows
+                mm = min(slice_rows, m - sub)
+                if k == g * n_slices // n_groups:
+                    _slice_gradient(net, &local, P, A, b, zt_off, z_off, t_off, X, T0, lab, rows,
+                                    sub, mm, keep, n_in, n_out, R, grad_input, 1)
+                else:
+                    _slice_gradient(net, &local, P, S, b, zt_off, z_off, t_off, X, T0, lab, rows,
+                                    sub, mm, keep, n_in, n_out, R, grad_input, 1)
+                    add_rows(isa, A, S, 1, n_params, 0)
+        _add_slices(G, Gs, n_params, n_groups, n_threads)
         return
     local = net[0]
-    for k in range(n_slices):
-        sub = k * slice_rows
-        mm = min(slice_rows, m - sub)
-        local.keep = keep + sub * net.keep_stride if keep != NULL else NULL
-        _gather(buf + local.out_off[0], buf + t_off, X, T0, lab, lab != NULL, rows + sub, mm, n_in,
-                n_out)
-        _forward(&local, P, R, buf, zt_off, z_off, mm, False, n_threads)
-        _backward(&local, P, G if k == 0 else Gs, buf, zt_off, buf + t_off, mm, n_threads)
-        if grad_input != NULL:
-            _scatter_rows(grad_input, buf + local.d_off[0], rows + sub, mm, n_in)
-        if k > 0:
-            for i in range(n_params):
-                G[i] = G[i] + Gs[i]
+    A = Gs
+    S = Gs + n_params
+    for g in range(n_groups):
+        for k in range(g * n_slices // n_groups, (g + 1) * n_slices // n_groups):
+            sub = k * slice_rows
+            mm = min(slice_rows, m - sub)
+            if k == g * n_slices // n_groups:
+                _slice_gradient(net, &local, P, G if g == 0 else A, buf, zt_off, z_off, t_off, X,
+                                T0, lab, rows, sub, mm, keep, n_in, n_out, R, grad_input,
+                                n_threads)
+            else:
+                _slice_gradient(net, &local, P, S, buf, zt_off, z_off, t_off, X, T0, lab, rows,
+                                sub, mm, keep, n_in, n_out, R, grad_input, n_threads)
+                add_rows(isa, G if g == 0 else A, S, 1, n_params, 0)
+        if g > 0:
+            add_rows(isa, G, A, 1, n_params, 0)
 
 
 def check_spec(const Py_ssize_t[:, ::1] spec, const double[:, ::1] fparams, Py_ssize_t n_params,
@@ -327,14 +396,16 @@ def train_epoch(floating[::1] params, const Py_ssize_t[:, ::1] spec, const doubl
     cdef Py_ssize_t batch = max(1, min(batch_size, last - first))
     cdef Py_ssize_t slice_rows = _batch_slice_rows(spec, dtype.itemsize, batch)
     cdef Py_ssize_t slices = (batch + slice_rows - 1) // slice_rows
-    cdef Py_ssize_t copies = min(slices, <Py_ssize_t>MAX_COPIES) if n_threads > 1 else 1
+    cdef Py_ssize_t copies = (min(slice_groups(slices), <Py_ssize_t>MAX_COPIES) if n_threads > 1
+                              else 1)
     cdef _Work work = _Work(spec, slice_rows, True, dtype, copies)
     cdef floating[::1] buffer = work.buffer
     cdef Py_ssize_t[::1] indices = work.indices
     cdef const Py_ssize_t[:, ::1] offsets = work.offsets
     cdef Pass net = _pass(spec, fparams, cost, work, offsets, indices)
     grad_arr = np.zeros(params.shape[0], dtype=dtype)
-    grad2_arr = np.zeros(max(copies - 1, 1) * params.shape[0] if slices > 1 else 1, dtype=dtype)
+    grad2_arr = np.zeros(2 * slice_groups(slices) * params.shape[0] if slices > 1 else 1,
+                         dtype=dtype)
     cdef floating[::1] grad = grad_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]
@@ -422,7 +493,7 @@ def gradient(const floating[::1] params, const Py_ssize_t[:, ::1] spec,
     net.from_grad_output = grad_output is not None
     net.need_input = grad_input is not None
     rows_arr = np.arange(n, dtype=np.intp)
-    grad2_arr = np.zeros(params.shape[0], dtype=dtype)
+    grad2_arr = np.zeros(2 * params.shape[0], dtype=dtype)
     cdef const Py_ssize_t[::1] rows = rows_arr
     cdef floating[::1] grad2 = grad2_arr
     cdef floating* buf = &buffer[0]

@@ -5,7 +5,8 @@
 # Buffers of a pass over m rows (offsets into one buffer, per layer, made by _conv._Work):
 #   out_off[l]  the input of layer l = the output of layer l-1 (m, n) rows (l = 0: the batch)
 #   d_off[l]    dC/d(out_off[l]) (training; d_off[0] only when the input's gradient is wanted)
-#   cols_off[l] conv: im2col's columns (K, m*P); maxout dense: the pieces' z (m, units*k)
+#   cols_off[l] conv: im2col's columns (K, m*P), rows cols_stride(m*P) apart; maxout dense: the
+#               pieces' z (m, units*k)
 #   arg_off[l]  max-pool: the argmax of each output (in the intp buffer)
 #   zh_off[l]   batch norm: zhat, in the layout the layer normalises (m*n_out values)
 #   st_off[l]   batch norm: the batch's mean and 1/sqrt(var + eps) (2 units)
@@ -20,9 +21,9 @@ from _matmul cimport matmul
 from _elementwise cimport (ACT_SOFTMAX, activate, apply_mask, bias_activation, column_sums,
                            derivative_from_output, maxout_forward, maxout_route,
                            multiply_derivative, output_delta)
-from _convkern cimport (im2col, col2im, conv_output, conv_gather, row_sums, conv_delta,
+from _convkern cimport (im2col, col2im, cols_stride, conv_output, conv_gather, row_sums, conv_delta,
                         maxpool_forward, maxpool_backward, avgpool_forward, avgpool_backward,
-                        CONV_PARALLEL_MIN)
+                        conv_pool_forward, pool_conv_delta, CONV_PARALLEL_MIN)
 
 cdef enum:
     KIND_CONV = 0
@@ -231,20 +232,36 @@ cdef inline void output_delta_from_gradient(floating* D, const floating* A, cons
 
 # ---------------------------------------------------------------- the network
 
+cdef inline bint pool_fused(const Pass* net, Py_ssize_t l) noexcept nogil:
+    """Whether layer l is a convolution whose output goes straight into a max pool of windows that
+    do not overlap (layer l + 1, over the same (F, OH, OW)): the two then run as one forward
+    kernel (conv_pool_forward) and one backward kernel (pool_conv_delta), and the convolution's
+    output and its gradient are never written."""
+    cdef const Py_ssize_t* row = net.spec + l * SPEC_COLUMNS
+    cdef const Py_ssize_t* nxt = row + SPEC_COLUMNS
+    return (l + 1 < net.L and row[S_KIND] == KIND_CONV and nxt[S_KIND] == KIND_MAXPOOL
+            and nxt[S_C] == row[S_F] and nxt[S_H] == row[S_OH] and nxt[S_W] == row[S_OW]
+            and nxt[S_STRIDE] >= nxt[S_KH])
+
+
 cdef inline void forward(const Pass* net, const floating* P, floating* R, floating* buf,
                          Py_ssize_t zt_off, Py_ssize_t z_off, Py_ssize_t m, bint want_z,
                          int n_threads) noexcept nogil:
     """Every layer's output for the m rows at buf + out_off[0]; z of the last layer when want_z.
     Batch norm: with net.batch_stats the batch's statistics (moving the running ones R when not
     NULL), else the running ones R."""
-    cdef Py_ssize_t l, i, j, n_in, n_out, K, npos, k, units
+    cdef Py_ssize_t l, i, j, n_in, n_out, K, npos, ld, k, units
     cdef const Py_ssize_t* row
     cdef floating* inp
     cdef floating* out
     cdef floating* target
     cdef floating* Zt = buf + zt_off
     cdef floating param, scale, eps, momentum
+    cdef bint fused = False
     for l in range(net.L):
+        if fused:  # a max pool done with the convolution before it
+            fused = False
+            continue
         row = net.spec + l * SPEC_COLUMNS
         n_in = row[S_C] * row[S_H] * row[S_W]
         n_out = row[S_F] * row[S_OH] * row[S_OW]
@@ -258,10 +275,12 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
         if row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
+            ld = cols_stride(npos)
             im2col(inp, buf + net.cols_off[l], m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                   row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], n_threads)
+                   row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], ld,
+                   n_threads)
             matmul(NoTrans, NoTrans, <int>row[S_F], <int>npos, <int>K, <floating>1,
-                   P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>npos, <floating>0, Zt,
+                   P + row[S_WOFF], <int>K, buf + net.cols_off[l], <int>ld, <floating>0, Zt,
                    <int>npos, n_threads)
             if row[S_BN] and net.batch_stats:
                 norm_train(Zt, P + row[S_BOFF], P + row[S_GOFF], buf + net.zh_off[l],
@@ -271,8 +290,15 @@ cdef inline void forward(const Pass* net, const floating* P, floating* R, floati
             elif row[S_BN]:
                 norm_infer(Zt, P + row[S_BOFF], P + row[S_GOFF], R + row[S_ROFF], 1, units, npos,
                            eps, n_threads)
-            conv_output(Zt, out, P + (row[S_GOFF] + units if row[S_BN] else row[S_BOFF]), m,
-                        row[S_F], row[S_OH] * row[S_OW], <int>row[S_ACT], param, n_threads)
+            fused = pool_fused(net, l)
+            if fused:
+                conv_pool_forward(Zt, buf + net.out_off[l + 2], net.argbuf + net.arg_off[l + 1],
+                                  P + (row[S_GOFF] + units if row[S_BN] else row[S_BOFF]), m,
+                                  row[S_F], row[S_OH], row[S_OW], row[SPEC_COLUMNS + S_KH],
+                                  row[SPEC_COLUMNS + S_STRIDE], <int>row[S_ACT], param, n_threads)
+            else:
+                conv_output(Zt, out, P + (row[S_GOFF] + units if row[S_BN] else row[S_BOFF]), m,
+                            row[S_F], row[S_OH] * row[S_OW], <int>row[S_ACT], param, n_threads)
         elif row[S_KIND] == KIND_DENSE:
             k = row[S_PIECES]
             target = buf + net.cols_off[l] if k > 1 else out
@@ -332,7 +358,7 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
     batch statistics). T: the target rows, or dL/d(outputs) with net.from_grad_output. With
     net.need_input also dC/d(input) at d_off[0]. A batch-normalised layer's bias gets gradient 0,
     its gamma and beta theirs."""
-    cdef Py_ssize_t l, n_in, n_out, K, npos, k, units
+    cdef Py_ssize_t l, n_in, n_out, K, npos, ld, k, units
     cdef const Py_ssize_t* row
     cdef floating* inp
     cdef floating* out
@@ -354,6 +380,8 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
         D = buf + net.d_off[l + 1]  # dC/d(output of layer l); becomes dC/dz in place
         below = buf + net.d_off[l]  # dC/d(input of layer l), for l > 0 (or need_input)
         need_below = l > 0 or net.need_input
+        if l > 0 and row[S_KIND] == KIND_MAXPOOL and pool_fused(net, l - 1):
+            continue  # done with the convolution below it (pool_conv_delta)
         param = <floating>net.fparams[FPARAM_COLUMNS * l + F_ACT]
         scale = <floating>net.fparams[FPARAM_COLUMNS * l + F_SCALE]
         units = norm_units(row)
@@ -386,8 +414,14 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
         elif row[S_KIND] == KIND_CONV:
             K = row[S_C] * row[S_KH] * row[S_KW]
             npos = m * row[S_OH] * row[S_OW]
-            conv_delta(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
-            conv_gather(D, Dt, m, row[S_F], row[S_OH] * row[S_OW], n_threads)
+            if pool_fused(net, l):  # from the max pool's gradient straight to Dt
+                pool_conv_delta(buf + net.d_off[l + 2], buf + net.out_off[l + 2],
+                                net.argbuf + net.arg_off[l + 1], Dt, m, row[S_F], row[S_OH],
+                                row[S_OW], row[SPEC_COLUMNS + S_KH],
+                                row[SPEC_COLUMNS + S_STRIDE], <int>row[S_ACT], param, n_threads)
+            else:
+                conv_delta(D, out, m, n_out, <int>row[S_ACT], param, n_threads)
+                conv_gather(D, Dt, m, row[S_F], row[S_OH] * row[S_OW], n_threads)
             if row[S_BN]:
                 norm_backward(Dt, buf + net.zh_off[l], buf + net.st_off[l] + units,
                               P + row[S_GOFF], 1, units, npos, G + row[S_GOFF],
@@ -395,15 +429,16 @@ cdef inline void backward(const Pass* net, const floating* P, floating* G, float
                 _zero(G + row[S_BOFF], row[S_F])
             else:
                 row_sums(Dt, row[S_F], npos, G + row[S_BOFF])
+            ld = cols_stride(npos)
             matmul(NoTrans, Trans, <int>row[S_F], <int>K, <int>npos, <floating>1, Dt, <int>npos,
-                   buf + net.cols_off[l], <int>npos, <floating>0, G + row[S_WOFF], <int>K,
+                   buf + net.cols_off[l], <int>ld, <floating>0, G + row[S_WOFF], <int>K,
                    n_threads)
             if need_below:  # the columns' gradients overwrite the columns (no longer needed)
                 matmul(Trans, NoTrans, <int>K, <int>npos, <int>row[S_F], <floating>1,
                        P + row[S_WOFF], <int>K, Dt, <int>npos, <floating>0,
-                       buf + net.cols_off[l], <int>npos, n_threads)
+                       buf + net.cols_off[l], <int>ld, n_threads)
                 col2im(buf + net.cols_off[l], below, m, row[S_C], row[S_H], row[S_W], row[S_KH],
-                       row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW],
+                       row[S_KW], row[S_STRIDE], row[S_PT], row[S_PL], row[S_OH], row[S_OW], ld,
                        n_threads)
         elif row[S_KIND] == KIND_BATCHNORM:
             multiply_derivative(D, out, m, n_out, <int>row[S_ACT], param, n_threads)

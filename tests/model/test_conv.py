@@ -51,6 +51,15 @@ def test_im2col_col2im_and_conv_forward_match_the_reference(geometry, dtype, n_t
     dX = np.empty((m, int(np.prod(in_shape))), dtype=dtype)
     _conv.col2im(dcols, dX, *_geometry_args(built), n_threads=n_threads)
     _close(dX.reshape(m, *in_shape), ref.col2im(dcols, built, m), dtype)
+    # the layer engine's layout: rows longer than m*P, whose ends im2col and col2im leave alone
+    wide = np.full((cols.shape[0], cols.shape[1] + 21), 5.0, dtype=dtype)
+    _conv.im2col(X.reshape(m, -1), wide, *_geometry_args(built), n_threads=n_threads)
+    np.testing.assert_array_equal(wide[:, :cols.shape[1]], cols)
+    assert np.all(wide[:, cols.shape[1]:] == 5.0)
+    wide[:, :cols.shape[1]] = dcols
+    dX_wide = np.empty_like(dX)
+    _conv.col2im(wide, dX_wide, *_geometry_args(built), n_threads=n_threads)
+    np.testing.assert_array_equal(dX_wide, dX)
 
     W = rng.standard_normal(built.weight_shape).astype(dtype)
     b = rng.standard_normal(filters).astype(dtype)
@@ -181,3 +190,70 @@ def test_kernel_twins_refuse_wrong_shapes():
         _conv.maxpool_backward(np.zeros((2, 1)), np.array([[9], [0]], dtype=np.intp), np.zeros((2, 9)))
     with pytest.raises(ValueError, match="window"):
         _conv.maxpool_forward(X, np.zeros((2, 1)), np.zeros((2, 1), dtype=np.intp), 1, 3, 3, 4)
+
+
+# ---------------------------------------------------------------- convolution and max pool, fused
+
+# (F, H, W, size, stride): the 2x2 kernel (even and cropped planes, rows longer and shorter than
+# its 4 windows at a time), and the general loop (3x3, a stride larger than the window)
+FUSED_SHAPES = [(3, 8, 8, 2, 2), (2, 7, 11, 2, 2), (4, 24, 24, 2, 2), (2, 5, 3, 2, 2),
+                (3, 9, 7, 3, 3), (2, 8, 9, 2, 3), (1, 6, 6, 1, 1)]
+EXACT_ACTIVATIONS = ["relu", "identity", "leaky_relu", "step"]  # the same float operations as C
+
+
+def _activated(Zt, b, F, m, H, W, act):
+    """The convolution's output (m, F, H, W) = sigma(Zt + b), Zt (F, m*H*W)."""
+    Z = Zt.reshape(F, m, H, W).transpose(1, 0, 2, 3) + b[None, :, None, None]
+    return act.function(Z).astype(Zt.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FUSED_SHAPES)
+@pytest.mark.parametrize("act_name", EXACT_ACTIVATIONS + ["tanh", "sigmoid", "elu", "softplus"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_pool_forward_and_pool_conv_delta_match_the_reference(shape, act_name, dtype,
+                                                                    n_threads):
+    """The fused kernels against NumPy: max pool of sigma(Zt + b) (values and first maxima), and
+    the convolution's dC/dz = maxpool_backward(dY) * sigma'(a) in the layout of Zt."""
+    from nnfast.activations import get_activation
+
+    act = get_activation(act_name)
+    F, H, W, size, stride = shape
+    rng = np.random.default_rng(4)
+    m = 3
+    Zt = rng.standard_normal((F, m * H * W)).astype(dtype)
+    Zt[:, :H * W // 3] = np.round(Zt[:, :H * W // 3])  # ties (and, after ReLU, windows of zeros)
+    b = rng.standard_normal(F).astype(dtype)
+    A = _activated(Zt, b, F, m, H, W, act)
+    Yr, argr = ref.maxpool_forward(A, size, stride)
+    n_out = Yr[0].size
+    Y = np.full((m, n_out), np.nan, dtype=dtype)
+    arg = np.full((m, n_out), -1, dtype=np.intp)
+    _conv.conv_pool_forward(Zt, b, Y, arg, H, W, size, stride, act=act.code, param=act.param,
+                            n_threads=n_threads)
+    if act_name in EXACT_ACTIVATIONS:
+        np.testing.assert_array_equal(Y, Yr.reshape(m, -1))
+        np.testing.assert_array_equal(arg, argr.reshape(m, -1))
+    else:  # exp/tanh may round differently: the maxima agree, and the chosen element is one
+        _close(Y, Yr.reshape(m, -1), dtype)
+        _close(np.take_along_axis(A.reshape(m, -1), arg, axis=1), Yr.reshape(m, -1), dtype)
+
+    dY = rng.standard_normal((m, n_out)).astype(dtype)
+    Dt = np.full((F, m * H * W), np.nan, dtype=dtype)
+    _conv.pool_conv_delta(dY, Y, arg, Dt, H, W, size, stride, act=act.code, param=act.param,
+                          n_threads=n_threads)
+    A_at = np.zeros((m, F * H * W), dtype=dtype)  # sigma(z) where the gradient goes (Y there)
+    np.put_along_axis(A_at, arg, Y, axis=1)
+    D = ref.maxpool_backward(dY.reshape(Yr.shape), arg.reshape(Yr.shape), (F, H, W))
+    D = D * act.derivative(A_at.reshape(m, F, H, W))
+    _close(Dt, D.transpose(1, 0, 2, 3).reshape(F, -1), dtype)
+
+
+def test_fused_kernels_refuse_overlapping_windows_and_foreign_indices():
+    Zt = np.zeros((2, 2 * 16))
+    with pytest.raises(ValueError, match="overlap"):
+        _conv.conv_pool_forward(Zt, np.zeros(2), np.zeros((2, 2 * 9)),
+                                np.zeros((2, 2 * 9), dtype=np.intp), 4, 4, 2, 1)
+    arg = np.zeros((2, 2 * 4), dtype=np.intp)  # each maximum must lie in its own window
+    with pytest.raises(ValueError, match="window"):
+        _conv.pool_conv_delta(np.zeros((2, 8)), np.zeros((2, 8)), arg, Zt.copy(), 4, 4, 2)

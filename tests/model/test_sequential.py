@@ -193,7 +193,7 @@ def test_compiled_entry_points_check_the_layer_table():
 # ---------------------------------------------------------------- determinism
 
 def test_same_seed_same_weights_for_one_and_two_threads():
-    """Batches of 64 run as 3 slices (2 threads: in parallel); evaluation runs its chunks in
+    """Batches of 64 run as 10 slices (2 threads: in parallel); evaluation runs its chunks in
     parallel; the same bits either way."""
     shape = (8, 14, 14)
     X, y = _images(96, shape, 4, seed=5)
@@ -254,13 +254,13 @@ def test_bench_conv_script_runs(capsys):
 
 
 def test_batches_cut_in_slices_still_equal_the_reference():
-    """A batch larger than the compiled slice (about 2 MB of im2col columns: 202 rows here) goes
+    """A batch larger than the compiled slice (about 512 KB of im2col columns: 50 rows here) goes
     through in several slices whose gradients are added: the same step as the reference's."""
     shape = (2, 11, 10)
     X, y = _images(450, shape, 3, seed=6)
     ref, comp = _pair(_chapter6_small, shape)
     np.testing.assert_allclose(comp.gradient(X, y), ref.gradient(X, y), rtol=1e-10, atol=1e-11)
-    for net in (ref, comp):  # batches of 440 (3 slices) and 10
+    for net in (ref, comp):  # batches of 440 (8 slices of 55) and 10
         net.fit(X, y, epochs=3, batch_size=440, eta=0.1, lmbda=1.0)
     assert np.abs(ref.params - comp.params).max() <= 1e-10 * np.abs(ref.params).max()
 
