@@ -161,25 +161,27 @@ def test_an_unwritable_cache_folder_keeps_the_answers_in_memory(fresh, monkeypat
     assert _gemm.describe()
 
 
-def _child(env_value, code):
+def _child(env_value, code, cwd):
+    """Run code in a child with NNFAST_GEMM=env_value, away from the source tree (whose nnfast
+    folder has no compiled modules: the child must import the installed package)."""
     env = dict(os.environ, NNFAST_GEMM=env_value)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=cwd)
 
 
 @pytest.mark.parametrize("value, fallback", [("blas", 0), ("own", 1), ("packed", 2), ("rule", -1)])
-def test_nnfast_gemm_fixes_the_choice_without_measuring(value, fallback):
+def test_nnfast_gemm_fixes_the_choice_without_measuring(value, fallback, tmp_path):
     code = ("import nnfast, numpy as np; from nnfast import _gemm, _train, _conv\n"
             "net = nnfast.Network([20, 7, 2], seed=0)\n"
             "net.fit(np.random.default_rng(0).random((30, 20)), np.zeros(30, int), epochs=1)\n"
             "print(_gemm.mode(), _train.gemm_fallback(), _conv.gemm_fallback(), len(_gemm.describe()))")
-    result = _child(value, code)
+    result = _child(value, code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [value, str(fallback), str(fallback), "0"]
 
 
-def test_an_unknown_nnfast_gemm_value_warns_and_measures():
-    result = _child("fastest", "from nnfast import _gemm; print(_gemm.mode())")
+def test_an_unknown_nnfast_gemm_value_warns_and_measures(tmp_path):
+    result = _child("fastest", "from nnfast import _gemm, _train; print(_gemm.mode())", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "measure"
     assert "NNFAST_GEMM='fastest'" in result.stderr
