@@ -42,8 +42,8 @@ def add_parsers(commands):
     predict = commands.add_parser(
         "predict", help="the predicted class of every row of a file",
         description="Print the predicted class of every example in INPUT, one per line, or write "
-                    "them to --out. INPUT is a .npy array (one example, rows of examples, or "
-                    "images, e.g. (n, 28, 28)), an .npz (its features key, as --data files) or a "
+                    "them to --out. INPUT is a .npy array (one example of any shape, e.g. one "
+                    "(28, 28) image; rows of examples; or images, e.g. (n, 28, 28)), an .npz (its features key, as --data files) or a "
                     ".csv of numbers (every column is a feature unless --label-column names one).",
         formatter_class=HelpFormatter)
     _model_options(predict)
@@ -118,6 +118,8 @@ def run_predict(args):
                           label_column=args.label_column)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    if X.shape[1] != net.n_inputs and X.size == net.n_inputs:
+        X = X.reshape(1, -1)  # one example of any shape: a (28, 28) image is one image, not 28 rows
     hint = ""
     if Path(args.input).suffix.lower() == ".csv" and (
             X.shape[1] == net.n_inputs + 1 and args.label_column is None):

@@ -96,6 +96,10 @@ def test_predict_prints_and_writes(trained, bundled, tmp_path, capsys):
     np.save(one, X_test[3])  # a single example (784,)
     assert main(["predict", str(model), str(one)]) == 0
     assert capsys.readouterr().out.split() == [str(expected[3])]
+    for shape in ((28, 28), (1, 28, 28)):  # a single image: one example, not 28 rows
+        np.save(one, raw[3].reshape(shape))
+        assert main(["predict", str(model), str(one)]) == 0
+        assert capsys.readouterr().out.split() == [str(expected[3])]
 
 
 def test_predict_csv_with_label_column(trained, bundled, tmp_path, capsys):
