@@ -4,8 +4,8 @@ src_cython/kernels/_gemm_table.h read by _matmul.pxd's matmul).
 - every kernel computes every form it accepts like NumPy, and refuses the others;
 - the Python side announces every shape the compiled loops run (no table misses), for dense and
   convolutional models, on every entry point;
-- the cache: written per machine identity, read back by a fresh process state (the same kernels,
-  so the same bits), an unreadable file measured again, an unwritable folder kept in memory;
+- the cache: written per machine identity, read back by a fresh process state and by a second
+  process (the same kernels, so the same bits), an unreadable file measured again, an unwritable folder kept in memory;
 - NNFAST_GEMM fixes the choice without measuring.
 """
 
@@ -195,3 +195,23 @@ def test_the_table_refuses_invalid_rows():
         _train.gemm_register(np.array([[0, 1, 8, 3, 3, 3, 9]], dtype=np.int64))
     with pytest.raises(ValueError, match="7 columns"):
         _train.gemm_register(np.zeros((1, 6), dtype=np.int64))
+
+
+def test_with_one_cache_two_processes_train_the_same_bits(tmp_path):
+    """The first process measures and writes the cache; the second reads it: the same kernels for
+    every shape, so the same bits (for 1 and 2 threads each)."""
+    code = ("import hashlib, sys, numpy as np, nnfast\n"
+            "rng = np.random.default_rng(0)\n"
+            "X, y = rng.random((230, 784)), rng.integers(0, 10, 230)\n"
+            "for threads in (1, 2):\n"
+            "    net = nnfast.Network([784, 100, 10], seed=3, n_threads=threads)\n"
+            "    net.fit(X, y, epochs=2, batch_size=10, eta=0.5, lmbda=1.0)\n"
+            "    print(hashlib.sha256(net.params.tobytes()).hexdigest())\n")
+    env = dict(os.environ, NNFAST_GEMM="measure", NNFAST_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           timeout=300, cwd=tmp_path) for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr + runs[1].stderr
+    first, second = (run.stdout.split() for run in runs)
+    assert len(first) == 2 and first[0] == first[1]  # 1 and 2 threads: the same bits
+    assert second == first                            # the second process, from the cache
+    assert len(list((tmp_path / "cache").glob("gemm-*.json"))) == 1
