@@ -43,6 +43,12 @@ def forward_chunk(net, n_rows):
     return max(1024, min(n_rows, FORWARD_BUFFER_ELEMENTS // widest))
 
 
+def _inference_chunk(net, n_rows):
+    """Rows per compiled inference pass: forward_chunk on the dense loop, LAYER_CHUNK on the layer
+    engine."""
+    return forward_chunk(net, n_rows) if net._dense_loop else LAYER_CHUNK
+
+
 def _pieces(total, per_pass):
     """The row counts of passes of at most per_pass rows over `total` rows."""
     per_pass = max(1, min(per_pass, total))
@@ -217,32 +223,29 @@ class CythonBackend:
 
     def feedforward(self, net, X, n_threads):
         out = np.empty((len(X), net.n_outputs), dtype=net.dtype)
-        _prepare_gemms(net, [len(X)], inference=True,
-                       chunk=forward_chunk(net, len(X)) if net._dense_loop else LAYER_CHUNK)
+        chunk = _inference_chunk(net, len(X))
+        _prepare_gemms(net, [len(X)], inference=True, chunk=chunk)
         if not net._dense_loop:
             _conv.evaluate(net.params, net._spec, net._fparams, 0, X,
                            np.empty((0, net.n_outputs), dtype=net.dtype),
-                           np.empty(0, dtype=np.intp), LAYER_CHUNK, n_threads, out,
+                           np.empty(0, dtype=np.intp), chunk, n_threads, out,
                            running=net.running, outputs_only=True)
             return out
-        _train.feedforward(net.params, net._spec, net._fparams, net.running, X, out,
-                           forward_chunk(net, len(X)), n_threads)
+        _train.feedforward(net.params, net._spec, net._fparams, net.running, X, out, chunk,
+                           n_threads)
         return out
 
     def evaluate(self, net, X, labels, targets, n_threads, batch_stats=False):
         labels, targets = self._target_args(net, labels, targets)
-        if batch_stats:
-            _prepare_gemms(net, [len(X)], chunk=len(X))
-        else:
-            _prepare_gemms(net, [len(X)], inference=True,
-                           chunk=forward_chunk(net, len(X)) if net._dense_loop else LAYER_CHUNK)
+        # batch statistics: all the rows in one training-mode pass; else inference chunks
+        chunk = len(X) if batch_stats else _inference_chunk(net, len(X))
+        _prepare_gemms(net, [len(X)], inference=not batch_stats, chunk=chunk)
         if not net._dense_loop:
             return _conv.evaluate(net.params, net._spec, net._fparams, net.cost_function.code, X,
-                                  targets, labels, len(X) if batch_stats else LAYER_CHUNK,
-                                  n_threads, running=net.running, batch_stats=batch_stats)
+                                  targets, labels, chunk, n_threads, running=net.running,
+                                  batch_stats=batch_stats)
         return _train.evaluate(net.params, net._spec, net._fparams, net.running,
-                               net.cost_function.code, X, targets, labels,
-                               len(X) if batch_stats else forward_chunk(net, len(X)), n_threads,
+                               net.cost_function.code, X, targets, labels, chunk, n_threads,
                                batch_stats)
 
     def gradient(self, net, X, labels, targets, n_threads):

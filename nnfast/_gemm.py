@@ -43,8 +43,7 @@ except ImportError:  # pragma: no cover - a broken install; the backend reports 
     _conv = _kernels = _train = None
 
 KERNELS_VERSION = 2  # bump when a kernel's speed or rounding changes: caches are then remeasured
-KERNELS = {"blas": 0, "own": 1, "packed": 2}  # the codes of _matmul.pxd
-KERNEL_NAMES = {code: name for name, code in KERNELS.items()}
+KERNELS = {"blas": 0, "own": 1, "packed": 2}  # the codes of _matmul.pxd (_kernels.GEMM_KERNELS)
 MODES = {"measure": -1, "rule": -1, "blas": KERNELS["blas"], "own": KERNELS["own"],
          "packed": KERNELS["packed"]}
 MEASURE_ROUNDS = 5         # rounds of calls per kernel, alternating, best round kept
@@ -90,14 +89,15 @@ def set_own_isa(isa):
 
 # ------------------------------------------------------------------------------- identity, cache
 def cpu_model():
+    """The CPU's model name (/proc/cpuinfo), else what the platform module says."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.lower().startswith("model name"):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def _scipy_blas():

@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 
+from .. import _gemm
 from .baselines import jax_version, sklearn_version, torch_info
 
 # the variables that choose OpenBLAS's kernel set (and the cache size it assumes)
@@ -16,17 +17,6 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nn
 
 
 # ------------------------------------------------------------------------------------ the machine
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def _cpu_flags():
     try:
         with open("/proc/cpuinfo") as handle:
@@ -121,7 +111,7 @@ def machine_info(include_torch=True, include_sklearn=True):
                                      "architecture", "filepath", "error")}
             for lib in config.get("blas", [])]
     info = {
-        "cpu_model": _cpu_model(),
+        "cpu_model": _gemm.cpu_model(),
         "cpu_flags": _cpu_flags(),
         "logical_cpus": os.cpu_count(),
         "physical_cores": _physical_cores(),

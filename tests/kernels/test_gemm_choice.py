@@ -62,6 +62,10 @@ def test_every_kernel_matches_numpy_on_the_forms_it_computes(dtype, trans_a, tra
         np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)
 
 
+def test_the_kernel_codes_are_the_compiled_ones():
+    assert _gemm.KERNELS == K.GEMM_KERNELS
+
+
 def test_the_measurement_times_every_candidate_and_keeps_the_fastest(fresh):
     key = (0, 1, 8, 10, 30, 784)
     entry = _gemm._choose(key)
